@@ -1,0 +1,91 @@
+//! Typed public events: what the JS SDK emits with `client.on(name, ...)`.
+//!
+//! Each variant serializes with the JS event name as its `type`, so a JSON
+//! stream of events reads like the JS SDK's, and payload fields keep their
+//! JS names in `camelCase`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::BasicError;
+use crate::input::NotificationChannel;
+use crate::session::{ConnectionStatus, DisconnectReason, SocketStatus};
+
+/// A public event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+#[non_exhaustive]
+pub enum Event {
+    /// `auth:change`: a connect or disconnect started or finished, a service
+    /// update or token update finished.
+    #[serde(rename = "auth:change", rename_all = "camelCase")]
+    AuthChange {
+        /// The connection status after the change.
+        status: ConnectionStatus,
+        /// Why the session ended, when the user did not ask for it.
+        reason: Option<DisconnectReason>,
+        /// True when the gateway ended the session (`GONE`).
+        forced: bool,
+    },
+    /// `auth:error`: connect, disconnect, a service update or a token
+    /// refresh failed.
+    #[serde(rename = "auth:error")]
+    AuthError {
+        /// What failed.
+        error: BasicError,
+    },
+    /// `auth:resub`: a timed subscription refresh finished.
+    #[serde(rename = "auth:resub", rename_all = "camelCase")]
+    AuthResub {
+        /// 1 after a success; counts up over consecutive failures.
+        attempt_num: u32,
+        /// Whether this attempt failed.
+        is_failure: bool,
+        /// The failure.
+        error: Option<BasicError>,
+    },
+    /// `ws:change`: the notification socket is connecting, connected, lost or
+    /// closed.
+    #[serde(rename = "ws:change")]
+    WsChange {
+        /// Always `link`.
+        platform: String,
+        /// The socket's new status.
+        status: SocketStatus,
+    },
+    /// `notifications:change`: a notification channel was enabled or
+    /// disabled.
+    #[serde(rename = "notifications:change", rename_all = "camelCase")]
+    NotificationsChange {
+        /// Which channel.
+        channel: NotificationChannel,
+        /// Whether it is now enabled.
+        enabled: bool,
+    },
+    /// `notifications:error`.
+    #[serde(rename = "notifications:error")]
+    NotificationsError {
+        /// Which channel.
+        channel: NotificationChannel,
+        /// What failed.
+        error: BasicError,
+    },
+    /// `notification:received`: a notification passed the channel gate and
+    /// de-duplication. Emitted after the events the notification caused.
+    #[serde(rename = "notification:received")]
+    NotificationReceived {
+        /// Where it came from.
+        channel: NotificationChannel,
+        /// The whole envelope.
+        payload: Value,
+    },
+    /// `notification:unknown` (kandy-rs): a notification of a type no
+    /// feature of the core handles. It is not an error: gateways add types.
+    #[serde(rename = "notification:unknown", rename_all = "camelCase")]
+    UnknownNotification {
+        /// Its `eventType` (empty when missing).
+        event_type: String,
+        /// Its `eventId`, if any.
+        event_id: Option<String>,
+    },
+}

@@ -1,0 +1,34 @@
+//! The numeric `statusCode` values the emulator puts in error bodies.
+//!
+//! Real SPiDR values are UNCERTAIN (01-session §12); the 4.8.0 client only
+//! prints them. Where a later SDK gives a number a meaning (Link 4.41.3's list
+//! in 04 §1.3, the emulator choices of 03-services §9.1 and 04 §4.1/§4.3) the
+//! emulator uses that number, so that newer clients classify errors
+//! correctly. The crate docs carry the full table (HTTP status ↔ code).
+
+/// Success.
+pub const SUCCESS: u32 = 0;
+/// Wrong password, unknown login name, HMAC token that does not verify.
+/// (Link 4.41.3: "bad password".)
+pub const BAD_PASSWORD: u32 = 4;
+/// The authenticated identity may not act as the user named in the path
+/// (03-services §9.1: "forbidden").
+pub const FORBIDDEN: u32 = 19;
+/// Unknown or malformed token (access, OAuth/bearer, refresh on the token
+/// service) or unknown `x-session` (04 §4.1 item 3).
+pub const INVALID_TOKEN: u32 = 27;
+/// Malformed request: body not JSON, wrapper object missing, field of the
+/// wrong type, body too large (03-services §9.1).
+pub const BAD_REQUEST: u32 = 37;
+/// Unknown, expired or deleted subscription (04 §4.3 item 2).
+pub const UNKNOWN_SUBSCRIPTION: u32 = 39;
+/// Wrong HTTP method on a known path (emulator choice).
+pub const METHOD_NOT_ALLOWED: u32 = 40;
+/// Unknown user or unknown path (03-services §9.1: "not found").
+pub const NOT_FOUND: u32 = 42;
+/// No credential at all, an `Authorization` scheme the gateway does not
+/// know, or a Basic value that does not decode (Link 4.41.3: "credentials
+/// problem").
+pub const BAD_CREDENTIALS: u32 = 61;
+/// Expired token (04 §4.1 item 3).
+pub const TOKEN_EXPIRED: u32 = 65;
