@@ -255,11 +255,7 @@ impl Network {
                 }),
                 Effect::WsClose { socket } => self.post(Delivery::CloseUp { client: id, socket }),
                 Effect::Event(e) => self.clients[id.0].events.push(e),
-                Effect::Log(r) => {
-                    if self.keep_logs {
-                        self.clients[id.0].logs.push(r)
-                    }
-                }
+                Effect::Log(r) if self.keep_logs => self.clients[id.0].logs.push(r),
                 _ => {}
             }
         }
