@@ -12,7 +12,7 @@ use crate::http;
 use crate::input::{
     Command, HttpOutcome, Input, InputKind, NotificationChannel, RequestId, TransportFailure,
 };
-use crate::notification::{self, NotificationState, Parked};
+use crate::notification::{self, Frame, NotificationState, Parked, Queued, RawJson, SdpFormat};
 use crate::out::Out;
 use crate::platform::{self, PlatformDetails};
 use crate::rng::Rng;
@@ -106,8 +106,12 @@ impl Client {
             }
             InputKind::WsFrame { socket, text } => {
                 let (mut ctx, session, _) = self.split();
-                if let Some(value) = session.socket.frame(&mut ctx, socket, &text) {
-                    self.process(NotificationChannel::Websocket, value);
+                if let Some(meta) = session.socket.frame(&mut ctx, socket, &text) {
+                    self.process(Queued {
+                        channel: NotificationChannel::Websocket,
+                        payload: RawJson::from_checked(text),
+                        meta,
+                    });
                 }
                 Ok(())
             }
@@ -286,13 +290,20 @@ impl Client {
                 Ok(())
             }
             Command::ProcessNotification { payload, channel } => {
-                if !payload.is_object() {
-                    return Err(Error::InvalidArgument(
-                        "a notification must be a JSON object".into(),
-                    ));
+                let text = payload.to_string();
+                match notification::read_frame(&text) {
+                    Ok(Frame::Notification(meta)) => {
+                        self.process(Queued {
+                            channel,
+                            payload: RawJson::from_checked(text),
+                            meta,
+                        });
+                        Ok(())
+                    }
+                    _ => Err(Error::InvalidArgument(
+                        "a notification must be an object with a notificationMessage object".into(),
+                    )),
                 }
-                self.process(channel, payload);
-                Ok(())
             }
         }
     }
@@ -337,82 +348,64 @@ impl Client {
 
     /// Entry of the pipeline: the channel gate, then the queue if an SDP
     /// fetch holds the line.
-    fn process(&mut self, channel: NotificationChannel, payload: Value) {
+    fn process(&mut self, note: Queued) {
         let n = &mut self.state.notifications;
-        if !n.enabled(channel) {
-            self.out.log(LogLevel::Debug, TARGET, || {
-                format!("{channel:?} notification dropped: channel disabled")
-            });
+        if !n.enabled(note.channel) {
+            let channel = note.channel;
+            self.out.log(LogLevel::Debug, TARGET, || format!("{channel:?} notification dropped: channel disabled"));
             return;
         }
         if n.parked.is_some() {
             if n.queue.len() >= self.config.notifications.max_queued {
-                self.out.log(LogLevel::Error, TARGET, || {
-                    "notification dropped: queue full".to_owned()
-                });
+                self.out.log(LogLevel::Error, TARGET, || "notification dropped: queue full".to_owned());
             } else {
-                n.queue.push_back((channel, payload));
+                n.queue.push_back(note);
             }
             return;
         }
-        self.normalise(channel, payload);
+        self.normalise(note);
     }
 
-    /// SDP normalisation (`compressed` inline, `url` by fetching).
-    fn normalise(&mut self, channel: NotificationChannel, mut payload: Value) {
-        let Some(message) = payload
-            .get_mut("notificationMessage")
-            .filter(|m| m.is_object())
-        else {
-            // 4.8.0's pipeline crashes here and forgets its id cache.
-            self.out.log(LogLevel::Warn, TARGET, || {
-                "frame without notificationMessage dropped".to_owned()
-            });
-            return;
-        };
-        let format = message
-            .pointer("/sessionParams/sdpFormat")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        match format.as_deref() {
-            Some("compressed") => {
-                let decoded = message
-                    .pointer("/sessionParams/sdp")
+    /// SDP normalisation (`compressed` inline, `url` by fetching). Only
+    /// these rare notifications are parsed whole and written back.
+    fn normalise(&mut self, mut note: Queued) {
+        match note.meta.sdp_format {
+            None => {}
+            Some(SdpFormat::Compressed) => {
+                let mut value = note.payload.to_value();
+                let decoded = value
+                    .pointer("/notificationMessage/sessionParams/sdp")
                     .and_then(Value::as_str)
                     .ok_or_else(|| "no sdp".to_owned())
                     .and_then(notification::inflate_sdp);
                 match decoded {
-                    Ok(sdp) => message["sessionParams"]["sdp"] = Value::String(sdp),
+                    Ok(sdp) => {
+                        value["notificationMessage"]["sessionParams"]["sdp"] = Value::String(sdp);
+                        note.payload = RawJson::from_checked(value.to_string());
+                        note.meta.sdp_format = None;
+                    }
                     Err(e) => {
-                        self.out.log(LogLevel::Warn, TARGET, || {
-                            format!("compressed SDP dropped: {e}")
-                        });
+                        self.out.log(LogLevel::Warn, TARGET, || format!("compressed SDP dropped: {e}"));
                         return;
                     }
                 }
             }
-            Some("url") => {
-                let path = message
-                    .pointer("/sessionParams/sdp")
+            Some(SdpFormat::Url) => {
+                let value = note.payload.to_value();
+                let path = value
+                    .pointer("/notificationMessage/sessionParams/sdp")
                     .and_then(Value::as_str)
                     .map(str::to_owned);
                 match (path, self.sdp_origin()) {
                     (Some(path), Some(origin)) if path.starts_with('/') => {
                         let (mut ctx, session, notifications) = self.split();
                         let id = ctx.request_id();
-                        let req = http::request(
-                            ctx.config,
-                            id,
-                            Method::Get,
-                            &format!("{origin}{path}"),
-                            session.auth.as_ref(),
-                            None,
-                        );
+                        let url = format!("{origin}{path}");
+                        let req = http::request(ctx.config, id, Method::Get, &url, session.auth.as_ref(), None);
                         ctx.send(Purpose::SdpFetch, req);
                         notifications.parked = Some(Parked {
                             request: id,
-                            channel,
-                            payload,
+                            notification: note,
                         });
                     }
                     _ => self.out.log(LogLevel::Warn, TARGET, || {
@@ -421,9 +414,8 @@ impl Client {
                 }
                 return;
             }
-            _ => {}
         }
-        self.dispatch(channel, payload);
+        self.dispatch(note);
     }
 
     /// REST origin for SDP fetches: the session's, with each field of
@@ -450,7 +442,7 @@ impl Client {
             return;
         };
         let sdp = match http::classify(outcome) {
-            http::Reply::Success { body, .. } => body
+            http::Reply::Success { body } => body
                 .pointer("/eventDataResponse/sdp")
                 .and_then(Value::as_str)
                 .map(str::to_owned),
@@ -458,58 +450,54 @@ impl Client {
         };
         match sdp {
             Some(sdp) => {
-                let mut payload = parked.payload;
-                payload["notificationMessage"]["sessionParams"]["sdp"] = Value::String(sdp);
-                self.dispatch(parked.channel, payload);
+                let mut note = parked.notification;
+                let mut value = note.payload.to_value();
+                value["notificationMessage"]["sessionParams"]["sdp"] = Value::String(sdp);
+                note.payload = RawJson::from_checked(value.to_string());
+                note.meta.sdp_format = None;
+                self.dispatch(note);
             }
             None => self.out.log(LogLevel::Warn, TARGET, || {
                 "notification dropped: its SDP could not be fetched".to_owned()
             }),
         }
         while self.state.notifications.parked.is_none() {
-            let Some((channel, payload)) = self.state.notifications.queue.pop_front() else {
+            let Some(note) = self.state.notifications.queue.pop_front() else {
                 break;
             };
-            self.normalise(channel, payload);
+            self.normalise(note);
         }
     }
 
     /// De-duplication and dispatch by `eventType`.
-    fn dispatch(&mut self, channel: NotificationChannel, payload: Value) {
-        let message = &payload["notificationMessage"];
-        match notification::id_key(message) {
+    fn dispatch(&mut self, note: Queued) {
+        let Queued { channel, payload, meta } = note;
+        match meta.id_key() {
             Some(key) => {
-                if self.state.notifications.ids.contains(&key) {
-                    self.out.log(LogLevel::Debug, TARGET, || {
-                        "duplicate notification dropped".to_owned()
-                    });
+                if self.state.notifications.ids.contains(key) {
+                    self.out.log(LogLevel::Debug, TARGET, || "duplicate notification dropped".to_owned());
                     return;
                 }
                 let cap = self.config.notifications.id_cache_length;
-                self.state.notifications.ids.insert(key, cap);
+                self.state.notifications.ids.insert(key.to_owned(), cap);
             }
             None => self.out.log(LogLevel::Debug, TARGET, || {
                 "notification without eventId: not de-duplicated".to_owned()
             }),
         }
-        let event_type = message
-            .get("eventType")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        match event_type {
+        match meta.event_type.as_str() {
             "gone" => {
                 let (mut ctx, session, _) = self.split();
                 session.on_gone(&mut ctx);
             }
-            other => {
-                let event = Event::UnknownNotification {
-                    event_type: other.to_owned(),
-                    event_id: notification::id_display(message),
-                };
-                self.out.event(event);
+            _ => {
+                let event_id = meta.id_display();
+                self.out.event(Event::UnknownNotification {
+                    event_type: meta.event_type,
+                    event_id,
+                });
             }
         }
-        self.out
-            .event(Event::NotificationReceived { channel, payload });
+        self.out.event(Event::NotificationReceived { channel, payload });
     }
 }

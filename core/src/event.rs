@@ -5,10 +5,10 @@
 //! JS names in `camelCase`.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::error::BasicError;
 use crate::input::NotificationChannel;
+use crate::notification::RawJson;
 use crate::session::{ConnectionStatus, DisconnectReason, SocketStatus};
 
 /// A public event.
@@ -76,8 +76,9 @@ pub enum Event {
     NotificationReceived {
         /// Where it came from.
         channel: NotificationChannel,
-        /// The whole envelope.
-        payload: Value,
+        /// The whole envelope, as JSON text (parse it with
+        /// [`RawJson::parse`] or [`RawJson::to_value`]).
+        payload: RawJson,
     },
     /// `notification:unknown` (kandy-rs): a notification of a type no
     /// feature of the core handles. It is not an error: gateways add types.

@@ -2,7 +2,6 @@
 //! (`keepAlive`, `pingPong`, server-driven), and loss detection.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use std::collections::BTreeMap;
 
 use crate::config::{CheckType, LogLevel, ResponsibleParty, WebSocketOAuthMode};
@@ -11,6 +10,7 @@ use crate::effect::Effect;
 use crate::event::Event;
 use crate::http::{self, AuthCarrier};
 use crate::input::SocketId;
+use crate::notification::{self, Frame, Meta};
 
 use super::{Endpoint, Subscription};
 
@@ -309,54 +309,45 @@ impl SocketState {
         };
     }
 
-    /// A frame arrived on a socket. Returns the parsed notification when the
-    /// frame is one (connectivity frames are consumed here).
-    pub(crate) fn frame(
-        &mut self,
-        ctx: &mut Ctx<'_>,
-        socket: SocketId,
-        text: &str,
-    ) -> Option<Value> {
+    /// A frame arrived on a socket. Returns the notification's routing
+    /// fields when the frame is one (connectivity frames are consumed here).
+    pub(crate) fn frame(&mut self, ctx: &mut Ctx<'_>, socket: SocketId, text: &str) -> Option<Meta> {
         if self.id != Some(socket) || self.status != SocketStatus::Connected {
-            ctx.log(LogLevel::Debug, TARGET, || {
-                format!("frame on stale socket {} dropped", socket.0)
-            });
+            ctx.log(LogLevel::Debug, TARGET, || format!("frame on stale socket {} dropped", socket.0));
             return None;
         }
         self.last_contact = Some(ctx.now.wall_ms);
-        let value: Value = match serde_json::from_str(text) {
-            Ok(v) => v,
+        match notification::read_frame(text) {
             Err(e) => {
-                ctx.log(LogLevel::Warn, TARGET, || {
-                    format!("non-JSON frame dropped: {e}")
-                });
-                return None;
+                ctx.log(LogLevel::Warn, TARGET, || format!("malformed frame dropped: {e}"));
+                None
             }
-        };
-        if let Some(check) = value.get("connCheck").filter(|v| truthy(v)) {
-            if ctx.config.connectivity.method.responsible_party == ResponsibleParty::Server {
-                self.last_server_ping = ctx.now.mono_ms;
-                if let Some(secs) = check
-                    .get("interval")
-                    .and_then(Value::as_f64)
-                    .filter(|s| *s > 0.0)
-                {
-                    self.server_interval = (secs * 1000.0).min(86_400_000.0) as u64;
+            Ok(Frame::ConnCheck(interval)) => {
+                if ctx.config.connectivity.method.responsible_party == ResponsibleParty::Server {
+                    self.last_server_ping = ctx.now.mono_ms;
+                    if let Some(secs) = interval.filter(|s| *s > 0.0) {
+                        self.server_interval = (secs * 1000.0).min(86_400_000.0) as u64;
+                    }
+                    ctx.push(Effect::WsSend {
+                        socket,
+                        text: r#"{"connAck":{}}"#.to_owned(),
+                    });
                 }
-                ctx.push(Effect::WsSend {
-                    socket,
-                    text: r#"{"connAck":{}}"#.to_owned(),
-                });
+                None
             }
-            return None;
+            Ok(Frame::ConnAck) => {
+                // pingPong: a pong. keepAlive: 4.8.0 sends an extra ping at
+                // once, a tight loop with a chatty gateway; kandy-rs ignores it.
+                self.last_pong = ctx.now.mono_ms;
+                None
+            }
+            Ok(Frame::NoEnvelope) => {
+                // 4.8.0's pipeline crashes here and forgets its id cache.
+                ctx.log(LogLevel::Warn, TARGET, || "frame without notificationMessage dropped".to_owned());
+                None
+            }
+            Ok(Frame::Notification(meta)) => Some(meta),
         }
-        if value.get("connAck").is_some_and(truthy) {
-            // pingPong: a pong. keepAlive: 4.8.0 sends an extra ping at
-            // once, a tight loop with a chatty gateway; kandy-rs ignores it.
-            self.last_pong = ctx.now.mono_ms;
-            return None;
-        }
-        Some(value)
     }
 
     /// `enableConnectivityChecking`. Re-enabling resumes checks on the open
@@ -370,10 +361,6 @@ impl SocketState {
             self.begin_checks(ctx);
         }
     }
-}
-
-fn truthy(v: &Value) -> bool {
-    !matches!(v, Value::Null | Value::Bool(false))
 }
 
 /// The wait after failed attempt `k` (1-based): `delay * multiplier^(k-1)`,
