@@ -352,12 +352,16 @@ impl Client {
         let n = &mut self.state.notifications;
         if !n.enabled(note.channel) {
             let channel = note.channel;
-            self.out.log(LogLevel::Debug, TARGET, || format!("{channel:?} notification dropped: channel disabled"));
+            self.out.log(LogLevel::Debug, TARGET, || {
+                format!("{channel:?} notification dropped: channel disabled")
+            });
             return;
         }
         if n.parked.is_some() {
             if n.queue.len() >= self.config.notifications.max_queued {
-                self.out.log(LogLevel::Error, TARGET, || "notification dropped: queue full".to_owned());
+                self.out.log(LogLevel::Error, TARGET, || {
+                    "notification dropped: queue full".to_owned()
+                });
             } else {
                 n.queue.push_back(note);
             }
@@ -385,7 +389,9 @@ impl Client {
                         note.meta.sdp_format = None;
                     }
                     Err(e) => {
-                        self.out.log(LogLevel::Warn, TARGET, || format!("compressed SDP dropped: {e}"));
+                        self.out.log(LogLevel::Warn, TARGET, || {
+                            format!("compressed SDP dropped: {e}")
+                        });
                         return;
                     }
                 }
@@ -401,7 +407,14 @@ impl Client {
                         let (mut ctx, session, notifications) = self.split();
                         let id = ctx.request_id();
                         let url = format!("{origin}{path}");
-                        let req = http::request(ctx.config, id, Method::Get, &url, session.auth.as_ref(), None);
+                        let req = http::request(
+                            ctx.config,
+                            id,
+                            Method::Get,
+                            &url,
+                            session.auth.as_ref(),
+                            None,
+                        );
                         ctx.send(Purpose::SdpFetch, req);
                         notifications.parked = Some(Parked {
                             request: id,
@@ -471,11 +484,17 @@ impl Client {
 
     /// De-duplication and dispatch by `eventType`.
     fn dispatch(&mut self, note: Queued) {
-        let Queued { channel, payload, meta } = note;
+        let Queued {
+            channel,
+            payload,
+            meta,
+        } = note;
         match meta.id_key() {
             Some(key) => {
                 if self.state.notifications.ids.contains(key) {
-                    self.out.log(LogLevel::Debug, TARGET, || "duplicate notification dropped".to_owned());
+                    self.out.log(LogLevel::Debug, TARGET, || {
+                        "duplicate notification dropped".to_owned()
+                    });
                     return;
                 }
                 let cap = self.config.notifications.id_cache_length;
@@ -498,6 +517,7 @@ impl Client {
                 });
             }
         }
-        self.out.event(Event::NotificationReceived { channel, payload });
+        self.out
+            .event(Event::NotificationReceived { channel, payload });
     }
 }

@@ -169,13 +169,17 @@ pub(crate) fn read_frame(text: &str) -> Result<Frame, serde_json::Error> {
     }
     let head: FrameHead<'_> = serde_json::from_str(text)?;
     if let Some(check) = head.conn_check.filter(|c| truthy(c)) {
-        let interval = serde_json::from_str::<ConnCheckBody>(check.get()).ok().and_then(|b| b.interval);
+        let interval = serde_json::from_str::<ConnCheckBody>(check.get())
+            .ok()
+            .and_then(|b| b.interval);
         return Ok(Frame::ConnCheck(interval));
     }
     if head.conn_ack.is_some_and(truthy) {
         return Ok(Frame::ConnAck);
     }
-    let Some(m) = head.message else { return Ok(Frame::NoEnvelope) };
+    let Some(m) = head.message else {
+        return Ok(Frame::NoEnvelope);
+    };
     let sdp_format = match m.session_params.and_then(|p| p.sdp_format).as_deref() {
         Some("compressed") => Some(SdpFormat::Compressed),
         Some("url") => Some(SdpFormat::Url),
@@ -354,19 +358,33 @@ mod tests {
         let b = meta(r#"{"notificationMessage":{"eventId":5}}"#);
         assert_ne!(a.id_key(), b.id_key());
         assert_eq!(a.id_display().as_deref(), Some("5"));
-        assert_eq!(meta(r#"{"notificationMessage":{"eventId":null}}"#).id_key(), None);
+        assert_eq!(
+            meta(r#"{"notificationMessage":{"eventId":null}}"#).id_key(),
+            None
+        );
         assert_eq!(meta(r#"{"notificationMessage":{}}"#).id_key(), None);
     }
 
     #[test]
     fn frames_are_classified_in_one_pass() {
-        assert_eq!(read_frame(r#"{"connCheck":{"interval":30}}"#).unwrap(), Frame::ConnCheck(Some(30.0)));
-        assert_eq!(read_frame(r#"{"connCheck":false,"connAck":{}}"#).unwrap(), Frame::ConnAck);
+        assert_eq!(
+            read_frame(r#"{"connCheck":{"interval":30}}"#).unwrap(),
+            Frame::ConnCheck(Some(30.0))
+        );
+        assert_eq!(
+            read_frame(r#"{"connCheck":false,"connAck":{}}"#).unwrap(),
+            Frame::ConnAck
+        );
         assert_eq!(read_frame(r#"{"other":1}"#).unwrap(), Frame::NoEnvelope);
         assert!(read_frame("[1]").is_err() && read_frame("nope").is_err());
         assert!(read_frame(r#"{"notificationMessage":3}"#).is_err());
-        let m = meta(r#"{"notificationMessage":{"eventType":"call","x":[1,{"y":2}],"sessionParams":{"sdpFormat":"url","sdp":"/a"}}}"#);
-        assert_eq!((m.event_type.as_str(), m.sdp_format), ("call", Some(SdpFormat::Url)));
+        let m = meta(
+            r#"{"notificationMessage":{"eventType":"call","x":[1,{"y":2}],"sessionParams":{"sdpFormat":"url","sdp":"/a"}}}"#,
+        );
+        assert_eq!(
+            (m.event_type.as_str(), m.sdp_format),
+            ("call", Some(SdpFormat::Url))
+        );
     }
 
     #[test]

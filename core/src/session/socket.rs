@@ -311,15 +311,24 @@ impl SocketState {
 
     /// A frame arrived on a socket. Returns the notification's routing
     /// fields when the frame is one (connectivity frames are consumed here).
-    pub(crate) fn frame(&mut self, ctx: &mut Ctx<'_>, socket: SocketId, text: &str) -> Option<Meta> {
+    pub(crate) fn frame(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        socket: SocketId,
+        text: &str,
+    ) -> Option<Meta> {
         if self.id != Some(socket) || self.status != SocketStatus::Connected {
-            ctx.log(LogLevel::Debug, TARGET, || format!("frame on stale socket {} dropped", socket.0));
+            ctx.log(LogLevel::Debug, TARGET, || {
+                format!("frame on stale socket {} dropped", socket.0)
+            });
             return None;
         }
         self.last_contact = Some(ctx.now.wall_ms);
         match notification::read_frame(text) {
             Err(e) => {
-                ctx.log(LogLevel::Warn, TARGET, || format!("malformed frame dropped: {e}"));
+                ctx.log(LogLevel::Warn, TARGET, || {
+                    format!("malformed frame dropped: {e}")
+                });
                 None
             }
             Ok(Frame::ConnCheck(interval)) => {
@@ -343,7 +352,9 @@ impl SocketState {
             }
             Ok(Frame::NoEnvelope) => {
                 // 4.8.0's pipeline crashes here and forgets its id cache.
-                ctx.log(LogLevel::Warn, TARGET, || "frame without notificationMessage dropped".to_owned());
+                ctx.log(LogLevel::Warn, TARGET, || {
+                    "frame without notificationMessage dropped".to_owned()
+                });
                 None
             }
             Ok(Frame::Notification(meta)) => Some(meta),
