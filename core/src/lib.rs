@@ -41,6 +41,7 @@
 
 #![deny(missing_docs)]
 
+pub mod call;
 mod client;
 pub mod config;
 mod ctx;
