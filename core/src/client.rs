@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::call;
 use crate::config::{Config, LogLevel};
 use crate::ctx::{Ctx, HttpTracker, Purpose};
 use crate::effect::{Effect, Method};
@@ -34,6 +35,8 @@ pub struct State {
     pub notifications: NotificationState,
     /// Requests in flight and id counters.
     pub http: HttpTracker,
+    /// Calls.
+    pub calls: crate::call::CallsState,
     /// The seeded random generator.
     pub rng: Rng,
 }
@@ -124,6 +127,10 @@ impl Client {
                 self.timeout();
                 Ok(())
             }
+            InputKind::Media(event) => {
+                self.with_calls(|cx, calls| call::on_media(calls, cx, event));
+                Ok(())
+            }
         };
         if result.is_err() {
             self.out.truncate(mark);
@@ -143,6 +150,7 @@ impl Client {
         [
             self.state.session.next_deadline(),
             self.state.http.next_deadline(),
+            self.state.calls.next_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -200,7 +208,45 @@ impl Client {
         platform::details()
     }
 
+    /// `call.getAll()`: every call of the session, ended ones included (up
+    /// to `call.maxEndedCalls`).
+    pub fn calls(&self) -> Vec<&crate::call::Call> {
+        self.state.calls.all()
+    }
+
+    /// `call.getById(callId)`.
+    pub fn call(&self, id: &crate::call::CallId) -> Option<&crate::call::Call> {
+        self.state.calls.calls.get(id)
+    }
+
     // ---- internals ------------------------------------------------------
+
+    /// Runs `f` with the call module's context and state.
+    fn with_calls<R>(
+        &mut self,
+        f: impl FnOnce(&mut call::CallCx<'_, '_>, &mut call::CallsState) -> R,
+    ) -> R {
+        let State {
+            now,
+            session,
+            http,
+            calls,
+            rng,
+            ..
+        } = &mut self.state;
+        let mut ctx = Ctx {
+            now: *now,
+            config: &self.config,
+            out: &mut self.out,
+            http,
+        };
+        let mut cx = call::CallCx {
+            ctx: &mut ctx,
+            session,
+            rng,
+        };
+        f(&mut cx, calls)
+    }
 
     fn split(&mut self) -> (Ctx<'_>, &mut SessionState, &mut NotificationState) {
         let State {
@@ -289,6 +335,9 @@ impl Client {
                 });
                 Ok(())
             }
+            Command::Call(command) => {
+                self.with_calls(|cx, calls| call::command(calls, cx, *command))
+            }
             Command::ProcessNotification { payload, channel } => {
                 let text = payload.to_string();
                 match notification::read_frame(&text) {
@@ -322,6 +371,7 @@ impl Client {
         }
         let (mut ctx, session, _) = self.split();
         session.on_timeout(&mut ctx);
+        self.with_calls(|cx, calls| call::on_timeout(calls, cx));
     }
 
     fn route(&mut self, id: RequestId, outcome: HttpOutcome) {
@@ -339,6 +389,13 @@ impl Client {
         }
         match pending.purpose {
             Purpose::SdpFetch => self.on_sdp_fetched(id, &outcome),
+            Purpose::Call {
+                call: call_id,
+                request,
+            } => {
+                let reply = http::classify(&outcome);
+                self.with_calls(|cx, calls| call::on_http(calls, cx, &call_id, request, reply));
+            }
             purpose => {
                 let (mut ctx, session, _) = self.split();
                 session.on_http(&mut ctx, purpose, &outcome);
@@ -508,6 +565,9 @@ impl Client {
             "gone" => {
                 let (mut ctx, session, _) = self.split();
                 session.on_gone(&mut ctx);
+            }
+            t if call::handles_notification(t) => {
+                self.with_calls(|cx, calls| call::on_notification(calls, cx, &payload));
             }
             _ => {
                 let event_id = meta.id_display();

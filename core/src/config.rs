@@ -32,6 +32,8 @@ pub struct Config {
     pub notifications: NotificationsConfig,
     /// `http` (kandy-rs extension): REST request behaviour.
     pub http: HttpConfig,
+    /// `call`: calls and their media.
+    pub call: CallConfig,
 }
 
 impl Config {
@@ -544,5 +546,66 @@ mod tests {
     fn log_actions_false_turns_them_off() {
         let c: Config = serde_json::from_value(json!({"logs": {"logActions": false}})).unwrap();
         assert!(c.logs.log_actions.is_none());
+    }
+}
+
+/// `call.sdpSemantics`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum SdpSemantics {
+    /// One m-section per track (the seed's default, and every current browser's).
+    #[serde(rename = "unified-plan")]
+    UnifiedPlan,
+    /// At most one audio and one video m-section.
+    #[serde(rename = "plan-b")]
+    PlanB,
+}
+
+/// `call`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct CallConfig {
+    /// `call.sdpSemantics`, default `unified-plan` (the seed's; 4.8.0's code
+    /// says plan-b).
+    pub sdp_semantics: SdpSemantics,
+    /// `call.iceServers`. Default: none (host candidates only). 4.8.0's
+    /// default names two public TURN hosts that no longer answer.
+    pub ice_servers: Vec<crate::call::media::IceServer>,
+    /// `call.serverTurnCredentials`: fill the subscription's TURN
+    /// credentials into the ICE servers. Default true.
+    pub server_turn_credentials: bool,
+    /// `call.sdpHandlers`: how many application SDP handlers the driver
+    /// runs (functions live in the driver; the core asks it to run them).
+    pub sdp_handlers: u32,
+    /// `call.removeH264Codecs`, default true.
+    #[serde(rename = "removeH264Codecs")]
+    pub remove_h264_codecs: bool,
+    /// `call.trickleIceMode`; Link signals no candidates, so only `NONE` works.
+    pub trickle_ice_mode: String,
+    /// `call.normalizeDestination`, default true.
+    pub normalize_destination: bool,
+    /// `call.iceserver`: deprecated alias of `iceServers`, added to them.
+    pub iceserver: Option<Vec<crate::call::media::IceServer>>,
+    /// (kandy-rs) calls live at once; past it `make` is refused and incoming
+    /// calls are declined. Default 16.
+    pub max_calls: usize,
+    /// (kandy-rs) ended calls kept for `getAll`. Default 100.
+    pub max_ended_calls: usize,
+}
+
+impl Default for CallConfig {
+    fn default() -> Self {
+        CallConfig {
+            sdp_semantics: SdpSemantics::UnifiedPlan,
+            ice_servers: Vec::new(),
+            server_turn_credentials: true,
+            sdp_handlers: 0,
+            remove_h264_codecs: true,
+            trickle_ice_mode: "NONE".into(),
+            normalize_destination: true,
+            iceserver: None,
+            max_calls: 16,
+            max_ended_calls: 100,
+        }
     }
 }

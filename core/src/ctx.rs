@@ -39,12 +39,22 @@ pub enum Purpose {
     },
     /// GET of an SDP referenced by a notification (`sdpFormat: url`).
     SdpFetch,
+    /// A call request.
+    Call {
+        /// The call.
+        call: crate::call::CallId,
+        /// Which request.
+        request: crate::call::CallRequest,
+    },
 }
 
 impl Purpose {
     /// Requests that belong to a live session and die with it.
     pub(crate) fn dies_with_session(&self) -> bool {
-        !matches!(self, Purpose::UnsubscribeBestEffort)
+        !matches!(
+            self,
+            Purpose::UnsubscribeBestEffort | Purpose::Call { .. } | Purpose::SdpFetch
+        )
     }
 }
 

@@ -46,6 +46,9 @@ pub enum Effect {
     },
     /// Hand an event to the application.
     Event(Event),
+    /// Ask the media engine to act on a call's peer; its reports come back
+    /// as [`crate::InputKind::Media`].
+    Media(crate::call::media::MediaCommand),
     /// Hand a record to the logger. Records never contain secrets unless the
     /// user set `logs.exposeSecrets`.
     Log(LogRecord),

@@ -69,15 +69,36 @@ pub enum ErrorCode {
     /// `authentication:12`: a required service was not granted.
     #[serde(rename = "authentication:12")]
     MissingService,
-    /// `call:2`.
+    /// `call:1`.
+    #[serde(rename = "call:1")]
+    CallUnknownError,
+    /// `call:2`: an operation failed.
     #[serde(rename = "call:2")]
     CallGenericError,
+    /// `call:3`.
+    #[serde(rename = "call:3")]
+    CallInitMediaFailed,
+    /// `call:4`: local media could not be acquired.
+    #[serde(rename = "call:4")]
+    CallUserMediaError,
+    /// `call:5`.
+    #[serde(rename = "call:5")]
+    CallNotSupported,
     /// `call:6`.
     #[serde(rename = "call:6")]
     CallInvalidState,
     /// `call:7`.
     #[serde(rename = "call:7")]
     CallInvalidParam,
+    /// `call:8`: the gateway and the client disagree about a call.
+    #[serde(rename = "call:8")]
+    CallStateDesync,
+    /// `call:9`.
+    #[serde(rename = "call:9")]
+    CallInvalidOffer,
+    /// `call:10`: media negotiation mismatch.
+    #[serde(rename = "call:10")]
+    CallMediaMismatch,
     /// `messaging:5`.
     #[serde(rename = "messaging:5")]
     SendMessageFail,
@@ -109,9 +130,16 @@ impl ErrorCode {
             ErrorCode::RefreshTokenFail => "authentication:8",
             ErrorCode::CreateTokenFail => "authentication:9",
             ErrorCode::MissingService => "authentication:12",
+            ErrorCode::CallUnknownError => "call:1",
             ErrorCode::CallGenericError => "call:2",
+            ErrorCode::CallInitMediaFailed => "call:3",
+            ErrorCode::CallUserMediaError => "call:4",
+            ErrorCode::CallNotSupported => "call:5",
             ErrorCode::CallInvalidState => "call:6",
             ErrorCode::CallInvalidParam => "call:7",
+            ErrorCode::CallStateDesync => "call:8",
+            ErrorCode::CallInvalidOffer => "call:9",
+            ErrorCode::CallMediaMismatch => "call:10",
             ErrorCode::SendMessageFail => "messaging:5",
             ErrorCode::FetchMwiFail => "mwi:1",
             ErrorCode::PresenceInvalidStatus => "presence:1",

@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::call::media::{Track, TrackId};
+use crate::call::{CallId, CallState, Previous, Transition};
 use crate::error::BasicError;
 use crate::input::NotificationChannel;
 use crate::notification::RawJson;
@@ -88,5 +90,121 @@ pub enum Event {
         event_type: String,
         /// Its `eventId`, if any.
         event_id: Option<String>,
+    },
+    /// `call:start`: an outgoing call reached the gateway (`Initiated`).
+    #[serde(rename = "call:start", rename_all = "camelCase")]
+    CallStart {
+        /// The call.
+        call_id: CallId,
+        /// Never set: a failed start is a `call:stateChange` with an error.
+        error: Option<BasicError>,
+    },
+    /// `call:receive`: a new incoming call is ringing.
+    #[serde(rename = "call:receive", rename_all = "camelCase")]
+    CallReceive {
+        /// The call.
+        call_id: CallId,
+    },
+    /// `call:join`: the joined call was created (or, with `error`, not).
+    #[serde(rename = "call:join", rename_all = "camelCase")]
+    CallJoin {
+        /// The new call.
+        call_id: CallId,
+        /// Why it failed.
+        error: Option<BasicError>,
+    },
+    /// `call:stateChange`: state or hold flags changed, or an operation failed.
+    #[serde(rename = "call:stateChange", rename_all = "camelCase")]
+    CallStateChange {
+        /// The call.
+        call_id: CallId,
+        /// The state now (the JS SDK makes you look it up).
+        state: CallState,
+        /// The call before the change.
+        previous: Previous,
+        /// Why, as the gateway said.
+        transition: Option<Transition>,
+        /// What failed.
+        error: Option<BasicError>,
+    },
+    /// `call:newMedia`: `addMedia` finished.
+    #[serde(rename = "call:newMedia", rename_all = "camelCase")]
+    CallNewMedia {
+        /// The call.
+        call_id: CallId,
+        /// Ours.
+        local: bool,
+        /// The added tracks.
+        tracks: Vec<TrackId>,
+        /// What failed.
+        error: Option<BasicError>,
+    },
+    /// `call:removedMedia`: `removeMedia` finished.
+    #[serde(rename = "call:removedMedia", rename_all = "camelCase")]
+    CallRemovedMedia {
+        /// The call.
+        call_id: CallId,
+        /// Ours.
+        local: bool,
+        /// The removed tracks.
+        tracks: Vec<TrackId>,
+        /// What failed.
+        error: Option<BasicError>,
+    },
+    /// `call:newTrack`.
+    #[serde(rename = "call:newTrack", rename_all = "camelCase")]
+    CallNewTrack {
+        /// The call.
+        call_id: CallId,
+        /// The track.
+        track_id: TrackId,
+        /// Ours or the far end's.
+        local: bool,
+    },
+    /// `call:trackEnded`.
+    #[serde(rename = "call:trackEnded", rename_all = "camelCase")]
+    CallTrackEnded {
+        /// The call.
+        call_id: CallId,
+        /// The track.
+        track_id: TrackId,
+        /// Ours or the far end's.
+        local: bool,
+    },
+    /// `call:statsReceived`.
+    #[serde(rename = "call:statsReceived", rename_all = "camelCase")]
+    CallStatsReceived {
+        /// The call.
+        call_id: CallId,
+        /// The track asked about.
+        track_id: Option<TrackId>,
+        /// The report.
+        result: serde_json::Value,
+        /// What failed.
+        error: Option<BasicError>,
+    },
+    /// `call:trackReplaced`.
+    #[serde(rename = "call:trackReplaced", rename_all = "camelCase")]
+    CallTrackReplaced {
+        /// The call.
+        call_id: CallId,
+        /// The new track.
+        new_track_id: Option<TrackId>,
+        /// The old track.
+        old_track: Option<Track>,
+        /// What failed.
+        error: Option<BasicError>,
+    },
+    /// `media:muted`.
+    #[serde(rename = "media:muted")]
+    MediaMuted {
+        /// The tracks.
+        tracks: Vec<TrackId>,
+    },
+    /// `media:unmuted`.
+    #[serde(rename = "media:unmuted")]
+    MediaUnmuted {
+        /// The tracks.
+        tracks: Vec<TrackId>,
     },
 }

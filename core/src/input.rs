@@ -88,6 +88,8 @@ pub enum InputKind {
     },
     /// The deadline from `poll_timeout` passed.
     Timeout,
+    /// The media engine reports about a call.
+    Media(crate::call::media::MediaEvent),
 }
 
 impl InputKind {
@@ -100,6 +102,7 @@ impl InputKind {
             InputKind::WsFrame { .. } => "ws_frame",
             InputKind::WsClosed { .. } => "ws_closed",
             InputKind::Timeout => "timeout",
+            InputKind::Media(_) => "media",
         }
     }
 }
@@ -321,6 +324,9 @@ pub enum Command {
     /// `notification.enableWebsocket(enable)`: whether notifications from
     /// the socket are processed.
     EnableWebsocket(bool),
+    /// The call and media API (`client.call.*`, `client.media.*`). Boxed:
+    /// it is by far the largest command.
+    Call(Box<crate::call::CallCommand>),
     /// `notification.process(payload, channel)`: a notification that arrived
     /// by another route (push, another process).
     ProcessNotification {
@@ -343,6 +349,7 @@ impl Command {
             Command::EnableConnectivityChecking(_) => "command:enable_connectivity_checking",
             Command::EnableWebsocket(_) => "command:enable_websocket",
             Command::ProcessNotification { .. } => "command:process_notification",
+            Command::Call(c) => c.name(),
         }
     }
 }

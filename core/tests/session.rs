@@ -1515,7 +1515,7 @@ fn compressed_and_url_sdp_are_normalised_in_order() {
     let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
     z.write_all(b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\n").unwrap();
     let b64 = base64::engine::general_purpose::STANDARD.encode(z.finish().unwrap());
-    let frame = json!({"notificationMessage":{"eventType":"call","eventId":"c1","sessionParams":{"sdpFormat":"compressed","sdp":b64}}});
+    let frame = json!({"notificationMessage":{"eventType":"custom","eventId":"c1","sessionParams":{"sdpFormat":"compressed","sdp":b64}}});
     let out = feed(
         &mut t,
         InputKind::WsFrame {
@@ -1531,7 +1531,7 @@ fn compressed_and_url_sdp_are_normalised_in_order() {
         "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\n"
     );
     // By URL: fetched, and the next notification waits behind it.
-    let frame = json!({"notificationMessage":{"eventType":"call","eventId":"c2","sessionParams":{"sdpFormat":"url","sdp":"/sdp/c2"}}});
+    let frame = json!({"notificationMessage":{"eventType":"custom","eventId":"c2","sessionParams":{"sdpFormat":"url","sdp":"/sdp/c2"}}});
     let out = feed(
         &mut t,
         InputKind::WsFrame {
@@ -1572,7 +1572,7 @@ fn compressed_and_url_sdp_are_normalised_in_order() {
         matches!(evs[3], Event::NotificationReceived { payload, .. } if payload.to_value()["notificationMessage"]["eventId"] == "after")
     );
     // A bad compressed SDP is dropped, not a crash.
-    let frame = json!({"notificationMessage":{"eventType":"call","eventId":"c3","sessionParams":{"sdpFormat":"compressed","sdp":"!!"}}});
+    let frame = json!({"notificationMessage":{"eventType":"custom","eventId":"c3","sessionParams":{"sdpFormat":"compressed","sdp":"!!"}}});
     assert!(feed(
         &mut t,
         InputKind::WsFrame {

@@ -407,7 +407,7 @@ impl SessionState {
             Purpose::TokenRefresh { at_connect } => {
                 token::on_refreshed(self, ctx, reply, at_connect)
             }
-            Purpose::SdpFetch => {}
+            Purpose::SdpFetch | Purpose::Call { .. } => {}
         }
     }
 
