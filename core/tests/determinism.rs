@@ -35,7 +35,22 @@ fn bodies() -> impl Strategy<Value = String> {
 }
 
 fn frames() -> impl Strategy<Value = String> {
+    let sdp = "v=0\\r\\no=- 1 1 IN IP4 127.0.0.1\\r\\nm=audio 9 RTP/AVP 0\\r\\na=mid:0\\r\\na=sendrecv\\r\\n";
+    let call_types = prop_oneof![
+        Just("call"),
+        Just("ringing"),
+        Just("respondCallUpdate"),
+        Just("startCallUpdate"),
+        Just("callEnd"),
+        Just("sessionComplete"),
+        Just("callCancel"),
+        Just("sessionFail"),
+    ];
     prop_oneof![
+        (call_types, 0u8..3, any::<bool>()).prop_map(move |(t, leg, with_sdp)| {
+            let sdp_field = if with_sdp { format!(r#","sdp":"{sdp}""#) } else { String::new() };
+            format!(r#"{{"notificationMessage":{{"eventType":"{t}","eventId":"c{t}{leg}{with_sdp}","sessionParams":{{"sessionData":"L{leg}"{sdp_field}}},"callNotificationParams":{{"callerName":"B","callerDisplayNumber":"b@x"}}}}}}"#)
+        }),
         (0u8..6).prop_map(|i| format!(r#"{{"notificationMessage":{{"eventType":"IM","eventId":"e{i}"}}}}"#)),
         Just(r#"{"notificationMessage":{"eventType":"gone","eventId":"g"}}"#.to_string()),
         Just(r#"{"connAck":{}}"#.to_string()),
@@ -81,6 +96,53 @@ fn commands() -> impl Strategy<Value = Command> {
         Just(Command::UpdateConfig(json!({"logs": 7}))),
         any::<bool>().prop_map(Command::EnableConnectivityChecking),
         any::<bool>().prop_map(Command::EnableWebsocket),
+        (
+            0u8..3,
+            prop_oneof![
+                Just("make"),
+                Just("answer"),
+                Just("hold"),
+                Just("unhold"),
+                Just("end"),
+                Just("reject"),
+                Just("dtmf"),
+                Just("join"),
+                Just("transfer")
+            ]
+        )
+            .prop_map(|(n, op)| {
+                use kandy_core::call::{
+                    media::MediaOptions, BandwidthOptions, CallCommand, CallId,
+                };
+                let call_id = CallId::new(format!("k{n}"));
+                let other = CallId::new(format!("k{}", (n + 1) % 3));
+                Command::Call(Box::new(match op {
+                    "make" => CallCommand::Make {
+                        call_id,
+                        destination: "bob".into(),
+                        media: MediaOptions::audio(),
+                        bandwidth: BandwidthOptions::default(),
+                        display_name: None,
+                    },
+                    "answer" => CallCommand::Answer {
+                        call_id,
+                        media: MediaOptions::audio(),
+                        bandwidth: BandwidthOptions::default(),
+                    },
+                    "hold" => CallCommand::Hold { call_id },
+                    "unhold" => CallCommand::Unhold { call_id },
+                    "end" => CallCommand::End { call_id },
+                    "reject" => CallCommand::Reject { call_id },
+                    "dtmf" => CallCommand::SendDtmf {
+                        call_id,
+                        tones: "1#".into(),
+                        duration_ms: 100,
+                        gap_ms: 70,
+                    },
+                    "join" => CallCommand::Join { call_id, other },
+                    _ => CallCommand::ConsultativeTransfer { call_id, other },
+                }))
+            }),
         frames().prop_map(|f| Command::ProcessNotification {
             payload: serde_json::from_str(&f).unwrap_or(json!({})),
             channel: NotificationChannel::External
@@ -101,6 +163,7 @@ enum Step {
     Frame(u64, String),
     Closed(u64),
     Timeout,
+    Media(u8, u8),
 }
 
 fn steps() -> impl Strategy<Value = Vec<(u64, Step)>> {
@@ -112,6 +175,7 @@ fn steps() -> impl Strategy<Value = Vec<(u64, Step)>> {
         3 => (1u64..5, frames()).prop_map(|(s, f)| Step::Frame(s, f)),
         1 => (1u64..5).prop_map(Step::Closed),
         3 => Just(Step::Timeout),
+        3 => (0u8..3, 0u8..8).prop_map(|(c, k)| Step::Media(c, k)),
     ];
     proptest::collection::vec((0u64..120_000, step), 1..60)
 }
@@ -143,6 +207,48 @@ fn run(variant: u8, seed: u64, steps: &[(u64, Step)]) -> (Vec<String>, State) {
                 socket: SocketId(s),
                 reason: "x".into(),
             },
+            Step::Media(c, k) => {
+                use kandy_core::call::media::{
+                    MediaEvent, MediaEventKind, SdpKind, Track, TrackId, TrackKind,
+                };
+                let sdp = "v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\nm=audio 9 RTP/AVP 0\r\na=mid:0\r\na=sendrecv\r\n".to_string();
+                let track = Track {
+                    id: TrackId(format!("t{k}")),
+                    kind: TrackKind::Audio,
+                    label: String::new(),
+                    stream_id: String::new(),
+                    local: k % 2 == 0,
+                    muted: false,
+                };
+                let kind = match k {
+                    0 => MediaEventKind::Opened {
+                        tracks: vec![track],
+                    },
+                    1 => MediaEventKind::Described {
+                        kind: SdpKind::Offer,
+                        sdp,
+                    },
+                    2 => MediaEventKind::Described {
+                        kind: SdpKind::Answer,
+                        sdp: "garbage".into(),
+                    },
+                    3 => MediaEventKind::LocalReady {
+                        kind: SdpKind::Offer,
+                        sdp,
+                    },
+                    4 => MediaEventKind::RemoteApplied,
+                    5 => MediaEventKind::Failed {
+                        message: "x".into(),
+                    },
+                    6 => MediaEventKind::TrackAdded { track },
+                    _ => MediaEventKind::SdpHandled { sdp },
+                };
+                // Calls minted by the core have seeded ids; feed the commanded ones.
+                InputKind::Media(MediaEvent {
+                    call: kandy_core::call::CallId::new(format!("k{c}")),
+                    kind,
+                })
+            }
             Step::Timeout => {
                 if let Some(t) = client.poll_timeout() {
                     now = Now::at(t.max(now.mono_ms));
