@@ -32,3 +32,26 @@ pub const NOT_FOUND: u32 = 42;
 pub const BAD_CREDENTIALS: u32 = 61;
 /// Expired token (04 §4.1 item 3).
 pub const TOKEN_EXPIRED: u32 = 65;
+
+// ----- call endpoints (02-calls §1.5, §7.7) --------------------------------
+//
+// Call error bodies are `{"callControlResponse":{"statusCode":N,...}}`, the
+// only wrapper `call/link/requests/calls.js` parses. The client gives these
+// numbers a meaning, so they are fixed; the HTTP statuses paired with them
+// are emulator choices (02-calls §9 item 1).
+
+/// "Invalid or missing request body": not JSON, wrapper missing, unknown
+/// `type`/`action`, a required field missing or not a string.
+pub const CALL_INVALID_BODY: u32 = 5;
+/// "Internal Server Error"; also what a gateway without a mixer answers to
+/// `join` (02-calls §6.11).
+pub const CALL_SERVER_ERROR: u32 = 26;
+/// The leg does not exist (never issued, another user's, or ended): stops
+/// the client's audit loop (02-calls §2.10).
+pub const CALL_UNKNOWN_SESSION: u32 = 42;
+/// An offer/answer transaction is already open on the call (glare; 02-calls
+/// §7.5). Also the top-level `statusCode` of the glare `respondCallUpdate`.
+pub const CALL_GLARE: u32 = 49;
+/// "Bad request": request in the wrong state, malformed SDP or address,
+/// another user's path.
+pub const CALL_BAD_REQUEST: u32 = 1004;

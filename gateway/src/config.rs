@@ -63,6 +63,8 @@ pub struct GatewayConfig {
     pub turn_credentials: Option<TurnCredentials>,
     /// `Access-Control-Max-Age` of preflight answers (seconds; default 600).
     pub cors_max_age_s: u32,
+    /// Call relay timers and limits (02-calls §7.5, §7.6).
+    pub calls: CallConfig,
 }
 
 impl Default for GatewayConfig {
@@ -82,6 +84,86 @@ impl Default for GatewayConfig {
             notify_websocket_overridden: false,
             turn_credentials: None,
             cors_max_age_s: 600,
+            calls: CallConfig::default(),
+        }
+    }
+}
+
+/// What the gateway does when a `startCallUpdate` arrives while the call
+/// already has an offer/answer transaction open (02-calls §7.5).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub enum GlareMode {
+    /// Refuse the PUT with 409 `{"callControlResponse":{"statusCode":49}}`:
+    /// the 4.8.0 client reports the operation as failed and stays
+    /// consistent (the spec's emulator choice, and the default).
+    #[default]
+    Reject,
+    /// Accept the PUT (200), then send the requester the SDP-less
+    /// `respondCallUpdate` with top-level `statusCode: 49` and
+    /// `retryAfter`, the only glare signal the SDK documents. The 4.8.0
+    /// client then leaves the operation pending forever, so this is only
+    /// for compatibility tests (whether the real server does this is
+    /// UNCERTAIN, 02-calls §9 item 4).
+    Notify,
+}
+
+/// Timers and limits of the call relay. Every value of 02-calls §7.5/§7.6
+/// is an emulator choice (the real server's timers are UNCERTAIN, §9 item
+/// 7), hence configuration: loopback tests shorten them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CallConfig {
+    /// An unanswered callee leg is given up after this long: the caller
+    /// gets `callEnd {480, "No Answer"}`, the callee `callCancel`, and the
+    /// callee's log says `missed` (ms; default 60 000). Also bounds how
+    /// long a direct-transfer target may ring.
+    pub ringing_timeout_ms: u64,
+    /// A connected leg that sent no audit for this long is presumed dead
+    /// and the call is ended (`callEnd {408}` to the other side). Clients
+    /// audit every 25 s, so the default is three periods (ms; default
+    /// 75 000).
+    pub audit_timeout_ms: u64,
+    /// An offer/answer transaction whose answer never comes ends the call
+    /// with `callEnd {500, "Renegotiation Timeout"}` on both legs. The
+    /// client's own ICE wait is at most 3 s (ms; default 10 000).
+    pub update_timeout_ms: u64,
+    /// Hold-back after a reply that creates or arms a leg, before the
+    /// leg's first notifications go out: after the start-call POST (the
+    /// client drops notifications for a leg whose POST reply it has not
+    /// processed, 02-calls §7.4 rule 1) and after a callee's `ringing` PUT
+    /// (the client creates the call only once that reply is in, rule 2).
+    /// Notifications due meanwhile are queued in order (ms; default 200).
+    pub first_notification_delay_ms: u64,
+    /// How long a callee leg that was cancelled before its `ringing` PUT
+    /// keeps its queued `callCancel`, waiting for that PUT: the client
+    /// only learns the leg from the reply, so the cancel is delivered after
+    /// it; a client that dropped the call never sends it, and the cancel
+    /// is then discarded (ms; default 30 000).
+    pub cancel_hold_ms: u64,
+    /// Largest accepted SDP, in bytes; larger ones are refused as
+    /// malformed (400, `statusCode` 1004). Real offers with candidates
+    /// are a few KiB (default 65 536).
+    pub max_sdp_bytes: usize,
+    /// Call log records kept per user, newest first; the real gateway
+    /// keeps about 50 (03-services §9.6; default 50).
+    pub call_log_cap: usize,
+    /// Answer to a `startCallUpdate` while a transaction is open.
+    pub glare: GlareMode,
+}
+
+impl Default for CallConfig {
+    fn default() -> Self {
+        Self {
+            ringing_timeout_ms: 60_000,
+            audit_timeout_ms: 75_000,
+            update_timeout_ms: 10_000,
+            first_notification_delay_ms: 200,
+            cancel_hold_ms: 30_000,
+            max_sdp_bytes: 64 * 1024,
+            call_log_cap: 50,
+            glare: GlareMode::Reject,
         }
     }
 }

@@ -82,6 +82,9 @@ pub(crate) enum Wrapper {
 
 impl Wrapper {
     pub(crate) const SUBSCRIBE: Wrapper = Wrapper::Named("subscribeResponse");
+    /// Every call endpoint's errors, `calldisposition` included: it is the
+    /// only wrapper the 4.8.0 call code parses (02-calls §1.4, §7.7).
+    pub(crate) const CALL_CONTROL: Wrapper = Wrapper::Named("callControlResponse");
 
     pub(crate) fn error_body(self, code: u32, reason: &str) -> Value {
         match self {

@@ -142,6 +142,9 @@
 //!   remembered for an hour (so they answer 65, not 27).
 
 mod auth;
+mod calllog;
+mod callreq;
+mod calls;
 pub mod codes;
 mod config;
 mod error;
@@ -149,6 +152,8 @@ mod http;
 mod ids;
 mod notify;
 mod routes;
+#[cfg(feature = "server")]
+pub mod server;
 mod socket;
 mod stats;
 mod subscription;
@@ -164,7 +169,9 @@ use serde_json::{Map, Value};
 use thiserror::Error;
 
 pub use auth::{basic_authorization, hmac_message, hmac_token};
-pub use config::{GatewayConfig, TurnCredentials};
+pub use calllog::{CallDirection, CallLogRecord, CallResult};
+pub use calls::{CallInfo, LegInfo, LegRole, LegState};
+pub use config::{CallConfig, GatewayConfig, GlareMode, TurnCredentials};
 pub use http::{HttpRequest, HttpResponse};
 pub use socket::SocketId;
 pub use stats::GatewayStats;
@@ -172,6 +179,10 @@ pub use subscription::{SubscriptionId, SubscriptionInfo, SubscriptionKind};
 pub use tokens::{TokenKind, TokenLifetimes};
 pub use users::{ProvisionedToken, UserRecord, Users, UsersError, UsersFile};
 
+#[cfg(feature = "server")]
+pub use server::{Server, ServerConfig, ServerError, ServerHandle, ServerStats, TlsFiles};
+
+use calls::Calls;
 use error::ApiError;
 use http::Cors;
 use ids::IdGen;
@@ -222,6 +233,9 @@ pub struct Gateway {
     timers: Timers,
     outputs: VecDeque<Output>,
     counters: Counters,
+    /// Legs, calls and call logs (absent from snapshots of older versions).
+    #[serde(default)]
+    calls: Calls,
 }
 
 impl fmt::Debug for Gateway {
@@ -259,6 +273,7 @@ impl Gateway {
             timers: Timers::default(),
             outputs: VecDeque::new(),
             counters: Counters::default(),
+            calls: Calls::default(),
         };
         for (value, user, kind, expires) in provisioned {
             gw.store_token(value, user, kind, expires);
@@ -282,7 +297,10 @@ impl Gateway {
         let route = Route::parse(req.path(), &self.config.token_service_version);
         let wrapper = route.wrapper();
         let method = req.method.trim().to_ascii_uppercase();
-        let result = self.dispatch_route(now_ms, req, &route, &method);
+        let mut result = self.dispatch_route(now_ms, req, &route, &method);
+        if route.is_call() {
+            result = result.map_err(calls::callify);
+        }
         result.unwrap_or_else(|e| e.into_response(wrapper))
     }
 
@@ -300,6 +318,9 @@ impl Gateway {
                 &["PUT", "DELETE"]
             }
             Route::TokenRefresh | Route::TokenMint => &["GET"],
+            Route::CallControl { .. } => &["POST", "DELETE"],
+            Route::CallSession { .. } => &["PUT", "DELETE"],
+            Route::CallDisposition { .. } => &["POST"],
         };
         if !allowed.contains(&method) {
             return Err(ApiError::method_not_allowed());
@@ -323,6 +344,15 @@ impl Gateway {
             }
             Route::TokenRefresh => self.token_refresh(now_ms, req),
             Route::TokenMint => self.token_mint(now_ms, req),
+            Route::CallControl {
+                tree,
+                version,
+                user,
+            } => self.call_control(now_ms, req, *tree, version, user, method),
+            Route::CallSession { tree, user, sid } => {
+                self.call_session(now_ms, req, *tree, user, sid, method)
+            }
+            Route::CallDisposition { user } => self.call_disposition(now_ms, req, user),
             Route::NotFound => Err(ApiError::not_found()),
         }
     }
@@ -413,6 +443,10 @@ impl Gateway {
             subscriptions_abandoned: c.subscriptions_abandoned,
             notifications_sent: c.notifications_sent,
             notifications_dropped: c.notifications_dropped,
+            calls_active: self.calls.calls.len(),
+            call_legs: self.calls.live_legs(),
+            calls_created: c.calls_created,
+            calls_ended: c.calls_ended,
         }
     }
 
@@ -438,6 +472,9 @@ impl Gateway {
                 Timer::SocketGrace(socket) => self.fire_socket_grace(socket),
                 Timer::ConnCheck(socket) => self.fire_conn_check(now_ms, socket),
                 Timer::TokenPurge(token) => self.purge_token(&token),
+                Timer::CallLeg(sid) => self.fire_call_leg(now_ms, &sid),
+                Timer::CallRelease(sid) => self.fire_call_release(now_ms, &sid),
+                Timer::CallUpdate(call) => self.fire_call_update(now_ms, call),
             }
         }
     }
@@ -539,6 +576,57 @@ impl Gateway {
         self.notify_subscription(now_ms, id, event_type, params)
     }
 
+    /// Closes the open socket of every subscription of `user` from the
+    /// gateway side and keeps the subscriptions, as a dropped connection or
+    /// a restarted front end would: clients reopen their channels. Returns
+    /// how many sockets were closed.
+    pub fn drop_sockets_of(&mut self, now_ms: u64, user: &str) -> usize {
+        self.advance(now_ms);
+        let sockets: Vec<SocketId> = self
+            .subs
+            .ids_of(user)
+            .iter()
+            .filter_map(|id| self.subs.get(id).and_then(|s| s.socket))
+            .collect();
+        for socket in &sockets {
+            self.close_socket(*socket);
+        }
+        sockets.len()
+    }
+
+    /// Ends every call leg of `user` from the gateway side (admin action):
+    /// `callEnd {statusCode: 487, reasonText: "Request Terminated"}` to
+    /// both ends of an answered call, `callCancel` to a ringing callee,
+    /// `sessionFail` to a transferor whose transfer target it was. Every
+    /// leg ended leaves a call log. Returns how many of the user's legs
+    /// were live.
+    pub fn end_calls_of(&mut self, now_ms: u64, user: &str) -> usize {
+        self.advance(now_ms);
+        self.end_user_calls(now_ms, user)
+    }
+
+    /// The call log of `user` (any case), newest first, as the
+    /// call-history service will serve it (03-services §4.1, §9.6).
+    pub fn call_logs(&self, user: &str) -> Vec<CallLogRecord> {
+        self.call_logs_of(user)
+    }
+
+    /// The active calls (two paired legs each), by id.
+    pub fn active_calls(&self) -> Vec<CallInfo> {
+        self.active_call_infos()
+    }
+
+    /// One call leg by its `sessionData`, while the gateway knows it
+    /// (an ended leg is forgotten once its last notification is out).
+    pub fn call_leg(&self, session_data: &str) -> Option<LegInfo> {
+        self.call_leg_info(session_data)
+    }
+
+    /// The live call legs of `user` (any case).
+    pub fn call_legs_of(&self, user: &str) -> Vec<LegInfo> {
+        self.call_legs_info(user)
+    }
+
     /// One subscription, by id.
     pub fn subscription(&self, id: &SubscriptionId) -> Option<SubscriptionInfo> {
         self.subs.get(id).map(subscription::Subscription::info)
@@ -629,6 +717,7 @@ impl Gateway {
                 slots += 1;
             }
         }
+        slots += self.check_calls()?;
         for (value, rec) in self.tokens.iter() {
             if let Some(at) = rec.purge_at {
                 if !self.timers.contains(at, &Timer::TokenPurge(value.clone())) {

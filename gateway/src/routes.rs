@@ -4,6 +4,7 @@
 
 use percent_encoding::percent_decode_str;
 
+use crate::calls::CallTree;
 use crate::error::Wrapper;
 use crate::subscription::SubscriptionKind;
 
@@ -23,6 +24,21 @@ pub(crate) enum Route {
     },
     /// `/rest/version/{V}/user/{user}/subscription/clientCorrelator/{cc}`
     SubscriptionByCorrelator { user: String, correlator: String },
+    /// `/rest/version/{V}/user/{user}/callControl` (start call, join) and
+    /// `/rest/version/{V}/anonymous/{account}/callMe` (02-calls §1.1, §2.14)
+    CallControl {
+        tree: CallTree,
+        version: String,
+        user: String,
+    },
+    /// `…/callControl/callSessions/{sid}` and `…/callMe/callSessions/{sid}`
+    CallSession {
+        tree: CallTree,
+        user: String,
+        sid: String,
+    },
+    /// `/rest/version/{V}/user/{user}/calldisposition` (reject, forward)
+    CallDisposition { user: String },
     /// `/{tokenVersion}/auth/refresh_token`
     TokenRefresh,
     /// `/{tokenVersion}/auth/mk_token`
@@ -75,10 +91,45 @@ impl Route {
                     _ => Route::NotFound,
                 }
             }
+            ["rest", "version", v, kind, user, resource, tail @ ..]
+                if !v.is_empty() && !user.is_empty() =>
+            {
+                let tree = match (*kind, *resource) {
+                    ("user", "callControl" | "calldisposition") => CallTree::User,
+                    ("anonymous", "callMe") => CallTree::Anonymous,
+                    _ => return Route::NotFound,
+                };
+                match (*resource, tail) {
+                    ("calldisposition", []) => Route::CallDisposition {
+                        user: (*user).to_owned(),
+                    },
+                    ("calldisposition", _) => Route::NotFound,
+                    (_, []) => Route::CallControl {
+                        tree,
+                        version: (*v).to_owned(),
+                        user: (*user).to_owned(),
+                    },
+                    (_, ["callSessions", sid]) if !sid.is_empty() => Route::CallSession {
+                        tree,
+                        user: (*user).to_owned(),
+                        sid: (*sid).to_owned(),
+                    },
+                    _ => Route::NotFound,
+                }
+            }
             [v, "auth", "refresh_token"] if *v == token_version => Route::TokenRefresh,
             [v, "auth", "mk_token"] if *v == token_version => Route::TokenMint,
             _ => Route::NotFound,
         }
+    }
+
+    /// Whether the route is a call endpoint (its error codes are the call
+    /// client's, 02-calls §1.5).
+    pub(crate) fn is_call(&self) -> bool {
+        matches!(
+            self,
+            Route::CallControl { .. } | Route::CallSession { .. } | Route::CallDisposition { .. }
+        )
     }
 
     /// The wrapper of the route's bodies (errors included).
@@ -87,6 +138,9 @@ impl Route {
             Route::Subscribe { .. }
             | Route::Subscription { .. }
             | Route::SubscriptionByCorrelator { .. } => Wrapper::SUBSCRIBE,
+            Route::CallControl { .. }
+            | Route::CallSession { .. }
+            | Route::CallDisposition { .. } => Wrapper::CALL_CONTROL,
             Route::TokenRefresh | Route::TokenMint => Wrapper::TokenService,
             Route::NotFound => Wrapper::TopLevel,
         }
@@ -154,6 +208,51 @@ mod tests {
             assert_eq!(parse(p), Route::NotFound, "{p}");
         }
         assert_eq!(parse("/v2.0/auth/mk_token"), Route::TokenMint);
+        for p in [
+            "/rest/version/1/user/a@b/callControl/x",
+            "/rest/version/1/user/a@b/callControl/callSessions",
+            "/rest/version/1/user/a@b/callControl/callSessions/",
+            "/rest/version/1/user/a@b/callControl/callSessions/s/x",
+            "/rest/version/1/user/a@b/calldisposition/x",
+            "/rest/version/1/anonymous/a@b/callControl",
+            "/rest/version/1/user/a@b/callMe",
+            "/rest/version/1/user/a@b/callcontrol",
+        ] {
+            assert_eq!(parse(p), Route::NotFound, "{p}");
+        }
+    }
+
+    #[test]
+    fn call_routes() {
+        assert_eq!(
+            parse("/rest/version/1/user/alice@kandy.test/callControl"),
+            Route::CallControl {
+                tree: CallTree::User,
+                version: "1".into(),
+                user: "alice@kandy.test".into()
+            }
+        );
+        assert_eq!(
+            parse("/rest/version/1/user/a%40b/callControl/callSessions/legA6-5246e8b3"),
+            Route::CallSession {
+                tree: CallTree::User,
+                user: "a@b".into(),
+                sid: "legA6-5246e8b3".into()
+            }
+        );
+        assert_eq!(
+            parse("/rest/version/1/user/a@b/calldisposition"),
+            Route::CallDisposition { user: "a@b".into() }
+        );
+        assert_eq!(
+            parse("/rest/version/2/anonymous/acct/callMe/callSessions/s1"),
+            Route::CallSession {
+                tree: CallTree::Anonymous,
+                user: "acct".into(),
+                sid: "s1".into()
+            }
+        );
+        assert!(parse("/rest/version/1/anonymous/acct/callMe").is_call());
         assert_eq!(parse("/v2.0/auth/refresh_token"), Route::TokenRefresh);
     }
 }

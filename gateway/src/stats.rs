@@ -14,6 +14,13 @@ pub(crate) struct Counters {
     pub(crate) notifications_sent: u64,
     pub(crate) notifications_dropped: u64,
     pub(crate) buffered: usize,
+    /// Calls ever created: accepted start-call POSTs, plus the new pairings
+    /// transfers make.
+    #[serde(default)]
+    pub(crate) calls_created: u64,
+    /// ... of which ended (or re-paired by a transfer).
+    #[serde(default)]
+    pub(crate) calls_ended: u64,
 }
 
 /// A snapshot of the model's size and history, for tests, benches and the
@@ -51,4 +58,15 @@ pub struct GatewayStats {
     pub notifications_sent: u64,
     /// Notifications dropped from full buffers.
     pub notifications_dropped: u64,
+    /// Calls in progress (two paired legs each, ringing or answered).
+    pub calls_active: usize,
+    /// Live call legs (a call has two; a transferor finishing a transfer,
+    /// or a transfer target ringing, has one of its own).
+    pub call_legs: usize,
+    /// Calls created since start: accepted start-call POSTs (including
+    /// those whose callee could not be reached) plus the new pairings
+    /// transfers make.
+    pub calls_created: u64,
+    /// ... of which ended (a transfer ends the calls it re-pairs).
+    pub calls_ended: u64,
 }

@@ -632,6 +632,8 @@ impl Gateway {
                 }
             }
         }
+        // Its calls end for the other parties (02-calls §7.6).
+        self.calls_subscription_gone(now_ms, id);
         true
     }
 }

@@ -1,7 +1,8 @@
 //! The ordered deadline index.
 //!
 //! Every timed obligation (subscription expiry, the unopened-socket clean-up,
-//! the post-DELETE socket grace, server connCheck, token purge) is one entry
+//! the post-DELETE socket grace, server connCheck, token purge, call
+//! ringing/audit/renegotiation timeouts and notification hold-backs) is one entry
 //! `(deadline_ms, Timer)` in a `BTreeSet`. The owner of a timer remembers its
 //! deadline, so cancelling or moving it is an exact `O(log n)` removal and the
 //! set never holds stale entries; timeout processing pops only what is due
@@ -26,6 +27,14 @@ pub(crate) enum Timer {
     ConnCheck(SocketId),
     /// An expired token may be forgotten.
     TokenPurge(String),
+    /// A call leg's deadline; its meaning follows the leg's state: ringing
+    /// timeout (unanswered callee leg), audit timeout (connected leg), end
+    /// of the wait for the `ringing` PUT (ended leg holding a cancel).
+    CallLeg(String),
+    /// End of a call leg's notification hold-back.
+    CallRelease(String),
+    /// An offer/answer transaction of a call was not answered in time.
+    CallUpdate(u64),
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

@@ -135,6 +135,9 @@ pub struct Users {
     by_name: HashMap<String, usize>,
     /// lower-case username or authname -> index
     by_login: HashMap<String, usize>,
+    /// digits of a phone number -> index (the first user listing it wins);
+    /// resolves `tel:` call destinations (02-calls §2.16).
+    by_phone: HashMap<String, usize>,
 }
 
 impl Users {
@@ -195,6 +198,7 @@ impl Users {
             file: UsersFile::default(),
             by_name: HashMap::new(),
             by_login: HashMap::new(),
+            by_phone: HashMap::new(),
         }
     }
 
@@ -209,6 +213,14 @@ impl Users {
     pub fn by_login(&self, login: &str) -> Option<&UserRecord> {
         self.by_login
             .get(&login.to_ascii_lowercase())
+            .and_then(|&i| self.file.users.get(i))
+    }
+
+    /// The user with a phone number whose digits are `digits` (the first
+    /// in file order if several list it).
+    pub(crate) fn by_phone(&self, digits: &str) -> Option<&UserRecord> {
+        self.by_phone
+            .get(digits)
             .and_then(|&i| self.file.users.get(i))
     }
 
@@ -240,6 +252,7 @@ impl TryFrom<UsersFile> for Users {
     fn try_from(file: UsersFile) -> Result<Self, UsersError> {
         let mut by_name = HashMap::new();
         let mut by_login = HashMap::new();
+        let mut by_phone = HashMap::new();
         let mut tokens = std::collections::HashSet::new();
         for (index, user) in file.users.iter().enumerate() {
             if user.username.is_empty() {
@@ -259,6 +272,11 @@ impl TryFrom<UsersFile> for Users {
                     });
                 }
             }
+            for phone in &user.phone_numbers {
+                if let Some(digits) = crate::callreq::phone_digits(phone) {
+                    by_phone.entry(digits).or_insert(index);
+                }
+            }
             for token in &user.tokens {
                 if token.value.is_empty() || !tokens.insert(token.value.as_str()) {
                     return Err(UsersError::BadToken {
@@ -271,6 +289,7 @@ impl TryFrom<UsersFile> for Users {
             file,
             by_name,
             by_login,
+            by_phone,
         })
     }
 }

@@ -57,6 +57,7 @@ pub use kandy_transport_ws::{
 };
 
 pub use kandy_core::config::{self, LogLevel};
+pub use kandy_core::notification::RawJson;
 pub use kandy_core::platform::PlatformDetails;
 pub use kandy_core::session::{
     ConnectionInfo, ConnectionStatus, DisconnectReason, ServicesInfo, SocketState, SocketStatus,

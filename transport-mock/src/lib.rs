@@ -3,7 +3,8 @@
 //! An in-memory network on virtual time. It carries out the effects of many
 //! [`kandy_core::Client`]s against one [`kandy_gateway::Gateway`] model, with
 //! a fixed one-way latency, and jumps the clock straight to the next
-//! delivery or timer. Nothing sleeps and nothing touches a socket, so a
+//! delivery or timer. Each client's media effects go to a scripted
+//! [`FakeEngine`], so calls negotiate end to end without media. Nothing sleeps and nothing touches a socket, so a
 //! scenario that spans hours of protocol time runs in milliseconds and gives
 //! the same result every time.
 //!
@@ -33,6 +34,7 @@ use kandy_core::{
     Client, Command, Config, Effect, Event, HttpOutcome, HttpRequest, HttpResponse, Input,
     InputKind, LogRecord, Now, SocketId,
 };
+use kandy_core::call::fake::FakeEngine;
 use kandy_gateway::{Gateway, GatewayConfig, Output, Users};
 
 /// The host name clients are configured with.
@@ -71,6 +73,8 @@ enum Delivery {
 #[derive(Debug)]
 struct Slot {
     client: Client,
+    /// The client's media engine: scripted, answering at once.
+    engine: FakeEngine,
     events: Vec<Event>,
     logs: Vec<LogRecord>,
     /// Client socket → gateway socket, for open sockets.
@@ -141,8 +145,10 @@ impl Network {
 
     /// Adds a client with its own configuration.
     pub fn add_client_with(&mut self, config: Config, seed: u64) -> ClientId {
+        let name = format!("u{}", self.clients.len());
         self.clients.push(Slot {
             client: Client::new(config, seed),
+            engine: FakeEngine::new(name),
             events: Vec::new(),
             logs: Vec::new(),
             sockets: BTreeMap::new(),
@@ -188,6 +194,16 @@ impl Network {
     /// Takes a client's events.
     pub fn take_events(&mut self, id: ClientId) -> Vec<Event> {
         std::mem::take(&mut self.clients[id.0].events)
+    }
+
+    /// A client's media engine (to check DTMF sent, peers closed, ...).
+    pub fn engine(&self, id: ClientId) -> &FakeEngine {
+        &self.clients[id.0].engine
+    }
+
+    /// A client's media engine, to script failures.
+    pub fn engine_mut(&mut self, id: ClientId) -> &mut FakeEngine {
+        &mut self.clients[id.0].engine
     }
 
     /// A client's log records (with [`Network::keep_logs`]).
@@ -256,6 +272,14 @@ impl Network {
                 Effect::WsClose { socket } => self.post(Delivery::CloseUp { client: id, socket }),
                 Effect::Event(e) => self.clients[id.0].events.push(e),
                 Effect::Log(r) if self.keep_logs => self.clients[id.0].logs.push(r),
+                Effect::Media(command) => {
+                    // The engine is local: its reports come back at once.
+                    let now = self.now_for_client();
+                    let slot = &mut self.clients[id.0];
+                    for event in slot.engine.handle(command) {
+                        let _ = slot.client.handle(Input::new(now, InputKind::Media(event)));
+                    }
+                }
                 _ => {}
             }
         }

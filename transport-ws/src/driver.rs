@@ -1,17 +1,21 @@
-//! The driver task: the one owner of a [`kandy_core::Client`].
+//! The driver task: the one owner of a [`kandy_core::Client`] and of the
+//! client's [`MediaEngine`].
 //!
-//! It waits for the next of three things — an API message, a network
-//! happening, the core's deadline — turns it into an [`Input`] stamped
-//! with the clocks, hands it to the core, and carries out every effect the
-//! core produced before waiting again. Network work runs in tasks of its
-//! own that report back through a bounded queue, so the core is never
-//! locked or shared, and no effect can wait on the network.
+//! It waits for the next of four things — an API message, a network
+//! happening, a media engine report, the core's deadline — turns it into an
+//! [`Input`] stamped with the clocks, hands it to the core, and carries out
+//! every effect the core produced before waiting again. Network work runs
+//! in tasks of its own that report back through a bounded queue, so the
+//! core is never locked or shared, and no effect can wait on the network.
+//! Media commands go to the engine in the order the core produced them; its
+//! reports come back through the media queue (see [`crate::media`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_channel::{Receiver, Sender, TrySendError};
 use futures_lite::future;
+use kandy_core::call::media::MediaEvent;
 use kandy_core::session::{ConnectionStatus, DisconnectReason};
 use kandy_core::{
     BasicError, Command, Effect, ErrorCode, Event, Input, InputKind, LogRecord, RequestId, SocketId,
@@ -21,6 +25,7 @@ use smol::{Task, Timer};
 use crate::clock::Clock;
 use crate::http::HttpClient;
 use crate::hub::Hub;
+use crate::media::{MediaEngine, MediaSink};
 use crate::ws::{self, SocketSetup};
 use crate::{Error, Recorder, Spawner};
 
@@ -79,6 +84,10 @@ pub(crate) struct Driver {
     socket_setup: SocketSetup,
     ws_send_queue: usize,
     net_tx: Sender<InputKind>,
+    engine: Box<dyn MediaEngine>,
+    /// Handed to the engine with every command. The driver's clone also
+    /// keeps the media queue open for as long as the driver runs.
+    media_sink: MediaSink,
     http_tasks: HashMap<RequestId, Task<()>>,
     sockets: HashMap<SocketId, Sender<String>>,
     waiters: Vec<Waiter>,
@@ -92,6 +101,7 @@ enum Wake {
     Api(ApiMsg),
     ApiClosed,
     Net(InputKind),
+    Media(MediaEvent),
     Deadline,
 }
 
@@ -106,6 +116,8 @@ impl Driver {
         socket_setup: SocketSetup,
         ws_send_queue: usize,
         net_tx: Sender<InputKind>,
+        engine: Box<dyn MediaEngine>,
+        media_sink: MediaSink,
     ) -> Self {
         Driver {
             core,
@@ -117,6 +129,8 @@ impl Driver {
             socket_setup,
             ws_send_queue: ws_send_queue.max(1),
             net_tx,
+            engine,
+            media_sink,
             http_tasks: HashMap::new(),
             sockets: HashMap::new(),
             waiters: Vec::new(),
@@ -125,7 +139,13 @@ impl Driver {
     }
 
     /// Runs until every API handle is gone.
-    pub(crate) async fn run(mut self, seed: u64, api: Receiver<ApiMsg>, net: Receiver<InputKind>) {
+    pub(crate) async fn run(
+        mut self,
+        seed: u64,
+        api: Receiver<ApiMsg>,
+        net: Receiver<InputKind>,
+        media: Receiver<MediaEvent>,
+    ) {
         if let Some(r) = &mut self.recorder {
             r.start(self.core.config(), seed);
         }
@@ -142,6 +162,13 @@ impl Driver {
                     Err(_) => future::pending().await,
                 }
             };
+            // Same: the driver's sink keeps the media queue open.
+            let from_media = async {
+                match media.recv().await {
+                    Ok(event) => Wake::Media(event),
+                    Err(_) => future::pending().await,
+                }
+            };
             let timer = async {
                 match deadline {
                     Some(at) => {
@@ -151,15 +178,21 @@ impl Driver {
                     None => future::pending().await,
                 }
             };
-            // `race` picks fairly between commands and network input; the
+            // `race` picks at random among the ready sources, so commands,
+            // network input and media reports all make progress; the
             // deadline is checked first so that a busy socket cannot
             // postpone timers.
-            let wake = future::or(timer, future::race(from_api, from_net)).await;
+            let wake = future::or(
+                timer,
+                future::race(from_api, future::race(from_net, from_media)),
+            )
+            .await;
             match wake {
                 Wake::Api(ApiMsg::Command { command, reply }) => self.command(command, reply),
                 Wake::Api(ApiMsg::Query(query)) => query(&self.core),
                 Wake::ApiClosed => break,
                 Wake::Net(kind) => self.network(kind),
+                Wake::Media(event) => self.network(InputKind::Media(event)),
                 Wake::Deadline => self.deadline(),
             }
         }
@@ -306,6 +339,11 @@ impl Driver {
                 }
                 self.hub.publish(event);
             }
+            Effect::Media(command) => {
+                // In order, on this task: the engine starts the work and
+                // reports through the sink (see `MediaEngine`).
+                self.engine.command(command, &self.media_sink);
+            }
             Effect::Log(record) => emit(&record),
             other => tracing::warn!(
                 target: TARGET,
@@ -386,6 +424,7 @@ impl Driver {
 
     /// Every API handle is gone: close the sockets normally, abandon
     /// requests in flight, end the event streams. Waiters see `Closed`.
+    /// The engine goes when the driver is dropped, right after.
     fn shutdown(&mut self) {
         tracing::debug!(target: TARGET, "all client handles dropped: stopping");
         self.sockets.clear();

@@ -28,6 +28,16 @@
 //! [`Client::disconnect`] first to also delete the subscription on the
 //! gateway.
 //!
+//! ## Calls and media
+//!
+//! Calls are the [`Client::call`] namespace; their media is done by a
+//! [`MediaEngine`] given to [`ClientBuilder::media_engine`]. The core asks
+//! the engine for offers, answers and tracks through serializable commands
+//! and the engine reports back through a [`MediaSink`] (see [`media`] for
+//! its queue). Without an engine, calls fail cleanly with their error
+//! events; [`kandy_core::call::fake::FakeEngine`] negotiates without any
+//! media, for tests and demos.
+//!
 //! ```no_run
 //! use futures_lite::StreamExt;
 //! use kandy_core::{Config, Credentials};
@@ -52,18 +62,20 @@
 //!
 //! [smol]: https://docs.rs/smol
 
+mod calls;
 mod clock;
 mod driver;
 mod error;
 mod http;
 mod hub;
+pub mod media;
 mod net;
 mod record;
 mod ws;
 
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kandy_core::platform::PlatformDetails;
@@ -72,10 +84,13 @@ use kandy_core::{Command, Config, Credentials, NotificationChannel, State, Token
 use rustls::pki_types::CertificateDer;
 use serde_json::Value;
 
+pub use calls::{Calls, MakeOptions, Media, DTMF_DURATION_MS, DTMF_GAP_MS};
 pub use error::Error;
 pub use hub::{Events, StateChanges};
+pub use media::{MediaEngine, MediaSink, SinkError};
 pub use record::Recorder;
 
+use calls::IdMinter;
 use driver::{ApiMsg, Driver};
 use hub::Hub;
 
@@ -114,6 +129,10 @@ pub struct Limits {
     /// Network happenings queued for the driver (socket readers wait when
     /// it is full, which pushes back on the server). Default 256.
     pub network_queue: usize,
+    /// Media engine reports queued for the driver. [`MediaSink::report`]
+    /// drops (and logs) when it is full, [`MediaSink::send`] waits; see
+    /// [`media`]. Default 256.
+    pub media_queue: usize,
 }
 
 impl Default for Limits {
@@ -129,6 +148,7 @@ impl Default for Limits {
             ws_send_queue: 32,
             command_queue: 64,
             network_queue: 256,
+            media_queue: 256,
         }
     }
 }
@@ -163,7 +183,8 @@ impl Spawner {
     }
 }
 
-/// Sets up a [`Client`]: executor, trusted roots, recorder, limits.
+/// Sets up a [`Client`]: executor, trusted roots, recorder, media engine,
+/// limits.
 pub struct ClientBuilder {
     config: Config,
     seed: u64,
@@ -171,6 +192,7 @@ pub struct ClientBuilder {
     extra_roots: Vec<CertificateDer<'static>>,
     public_roots: bool,
     recorder: Option<Box<dyn Recorder>>,
+    media_engine: Option<Box<dyn MediaEngine>>,
     limits: Limits,
 }
 
@@ -181,6 +203,7 @@ impl fmt::Debug for ClientBuilder {
             .field("extra_roots", &self.extra_roots.len())
             .field("public_roots", &self.public_roots)
             .field("recorder", &self.recorder.is_some())
+            .field("media_engine", &self.media_engine.is_some())
             .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
@@ -215,6 +238,19 @@ impl ClientBuilder {
         self
     }
 
+    /// The media engine that carries out every call's media (one engine
+    /// per client, one peer per call). Without one, each media command that
+    /// expects an answer fails with `no media engine`, so calls end with
+    /// their error events instead of hanging ([`media::NoEngine`]).
+    ///
+    /// [`kandy_core::call::fake::FakeEngine`] implements the trait for calls
+    /// without media; wrap an engine in `Arc<Mutex<_>>` to keep a handle on
+    /// it.
+    pub fn media_engine(mut self, engine: impl MediaEngine) -> Self {
+        self.media_engine = Some(Box::new(engine));
+        self
+    }
+
     /// Replaces the driver's limits.
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
@@ -232,6 +268,10 @@ impl ClientBuilder {
         let hub = Arc::new(Hub::new(limits.event_queue));
         let (api_tx, api_rx) = async_channel::bounded(limits.command_queue.max(1));
         let (net_tx, net_rx) = async_channel::bounded(limits.network_queue.max(1));
+        let (media_tx, media_rx) = async_channel::bounded(limits.media_queue.max(1));
+        let engine = self
+            .media_engine
+            .unwrap_or_else(|| Box::new(media::NoEngine));
         let http = Arc::new(http::HttpClient::new(
             tls.clone(),
             spawner.clone(),
@@ -250,12 +290,18 @@ impl ClientBuilder {
             socket_setup,
             limits.ws_send_queue,
             net_tx,
+            engine,
+            media::MediaSink::new(media_tx),
         );
         spawner
-            .spawn(driver.run(self.seed, api_rx, net_rx))
+            .spawn(driver.run(self.seed, api_rx, net_rx, media_rx))
             .detach();
         Ok(Client {
-            inner: Arc::new(Inner { api: api_tx, hub }),
+            inner: Arc::new(Inner {
+                api: api_tx,
+                hub,
+                call_ids: Mutex::new(IdMinter::new(self.seed)),
+            }),
         })
     }
 }
@@ -275,7 +321,7 @@ impl ClientBuilder {
 /// nothing when nobody asks.
 ///
 /// Features live in namespaces: [`Client::connectivity`],
-/// [`Client::notification`].
+/// [`Client::notification`], [`Client::call`], [`Client::media`].
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
@@ -286,6 +332,8 @@ pub struct Client {
 struct Inner {
     api: async_channel::Sender<ApiMsg>,
     hub: Arc<Hub>,
+    /// Mints the ids of outgoing calls (see [`Calls::make`]).
+    call_ids: Mutex<IdMinter>,
 }
 
 impl fmt::Debug for Client {
@@ -314,6 +362,7 @@ impl Client {
             extra_roots: Vec::new(),
             public_roots: true,
             recorder: None,
+            media_engine: None,
             limits: Limits::default(),
         }
     }
@@ -450,6 +499,16 @@ impl Client {
     /// `client.notification.*`: the notification channels.
     pub fn notification(&self) -> Notifications<'_> {
         Notifications { client: self }
+    }
+
+    /// `client.call.*`: make, answer, hold, end, ... calls.
+    pub fn call(&self) -> Calls<'_> {
+        Calls::new(self)
+    }
+
+    /// `client.media.*`: mute tracks, look tracks up.
+    pub fn media(&self) -> Media<'_> {
+        Media::new(self)
     }
 
     async fn command(&self, command: Command) -> Result<(), Error> {
