@@ -69,7 +69,9 @@ pub fn run(args: Args) -> Result<(), String> {
     let mut builder = Client::builder(Config::for_server(&host, secure, port), 1);
     if let Some(ca) = &args.ca {
         let pem = std::fs::read(ca).map_err(|e| format!("cannot read {}: {e}", ca.display()))?;
-        builder = builder.add_root_certificates_pem(&pem).map_err(|e| e.to_string())?;
+        builder = builder
+            .add_root_certificates_pem(&pem)
+            .map_err(|e| e.to_string())?;
     }
     let client = builder.build().map_err(|e| e.to_string())?;
     let (stop_tx, stop_rx) = async_channel::bounded::<()>(1);
@@ -87,13 +89,28 @@ pub fn run(args: Args) -> Result<(), String> {
         report.step(
             &args.user,
             "connected",
-            &format!("connected; services {} ({:?})", services.received.join(", "), services.status),
+            &format!(
+                "connected; services {} ({:?})",
+                services.received.join(", "),
+                services.status
+            ),
             json!({"services": services.received}),
         );
         let watch = async {
             while let Some(event) = events.next().await {
-                report.step(&args.user, "event", &format!("{event:?}"), json!({"event": event}));
-                if matches!(event, Event::AuthChange { status: kandy::ConnectionStatus::Disconnected, .. }) {
+                report.step(
+                    &args.user,
+                    "event",
+                    &format!("{event:?}"),
+                    json!({"event": event}),
+                );
+                if matches!(
+                    event,
+                    Event::AuthChange {
+                        status: kandy::ConnectionStatus::Disconnected,
+                        ..
+                    }
+                ) {
                     break;
                 }
             }
@@ -117,8 +134,16 @@ pub fn run(args: Args) -> Result<(), String> {
             }
         };
         future::or(watch, stop).await;
-        if client.connection().await.map(|c| c.is_connected).unwrap_or(false) {
-            client.disconnect().await.map_err(|e| format!("disconnect failed: {e}"))?;
+        if client
+            .connection()
+            .await
+            .map(|c| c.is_connected)
+            .unwrap_or(false)
+        {
+            client
+                .disconnect()
+                .await
+                .map_err(|e| format!("disconnect failed: {e}"))?;
             report.step(&args.user, "disconnected", "disconnected", json!({}));
         }
         Ok(())
@@ -131,9 +156,18 @@ mod tests {
 
     #[test]
     fn server_urls() {
-        assert_eq!(parse_server("https://gw.example.com").unwrap(), ("gw.example.com".into(), true, 443));
-        assert_eq!(parse_server("http://127.0.0.1:8080/").unwrap(), ("127.0.0.1".into(), false, 8080));
-        assert_eq!(parse_server("https://[::1]:9443").unwrap(), ("::1".into(), true, 9443));
+        assert_eq!(
+            parse_server("https://gw.example.com").unwrap(),
+            ("gw.example.com".into(), true, 443)
+        );
+        assert_eq!(
+            parse_server("http://127.0.0.1:8080/").unwrap(),
+            ("127.0.0.1".into(), false, 8080)
+        );
+        assert_eq!(
+            parse_server("https://[::1]:9443").unwrap(),
+            ("::1".into(), true, 9443)
+        );
         assert!(parse_server("gw.example.com").is_err());
         assert!(parse_server("https://").is_err());
     }

@@ -21,7 +21,11 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<(), String> {
     let report = Arc::new(Report::new(args.json));
-    let gateway = Gateway::new(GatewayConfig::default(), Users::builtin(), crate::os_seed()?);
+    let gateway = Gateway::new(
+        GatewayConfig::default(),
+        Users::builtin(),
+        crate::os_seed()?,
+    );
     let server = Server::bind(ServerConfig::loopback(0), gateway).map_err(|e| e.to_string())?;
     let handle = server.handle();
     let thread = std::thread::spawn(move || server.run_blocking());
@@ -78,7 +82,12 @@ async fn session(report: Arc<Report>, gateway: &ServerHandle) -> Result<(), Stri
             .map_err(|e| e.to_string())?;
         let printer = smol::spawn(print_events(Arc::clone(&report), name, client.events()));
         let username = format!("{name}@example.com");
-        report.step(name, "connect", &format!("connecting as {username}"), json!({"user": username}));
+        report.step(
+            name,
+            "connect",
+            &format!("connecting as {username}"),
+            json!({"user": username}),
+        );
         client
             .connect(Credentials::password(username.as_str(), name))
             .await
@@ -87,7 +96,11 @@ async fn session(report: Arc<Report>, gateway: &ServerHandle) -> Result<(), Stri
         report.step(
             name,
             "subscribed",
-            &format!("subscribed to {} ({:?})", services.received.join(", "), services.status),
+            &format!(
+                "subscribed to {} ({:?})",
+                services.received.join(", "),
+                services.status
+            ),
             json!({"services": services.received, "status": services.status}),
         );
         users.push(User {
@@ -100,8 +113,18 @@ async fn session(report: Arc<Report>, gateway: &ServerHandle) -> Result<(), Stri
 
     for u in &users {
         for n in 1..=2 {
-            let at = u.pings.recv().await.map_err(|_| format!("{} stopped pinging", u.name))?;
-            report.step_at(at, u.name, "keepalive", &format!("keepalive ping {n} sent"), json!({"ping": n}));
+            let at = u
+                .pings
+                .recv()
+                .await
+                .map_err(|_| format!("{} stopped pinging", u.name))?;
+            report.step_at(
+                at,
+                u.name,
+                "keepalive",
+                &format!("keepalive ping {n} sent"),
+                json!({"ping": n}),
+            );
         }
     }
 
@@ -109,7 +132,10 @@ async fn session(report: Arc<Report>, gateway: &ServerHandle) -> Result<(), Stri
     report.step(
         "gateway",
         "sessions",
-        &format!("{} subscriptions, {} sockets attached", stats.subscriptions, stats.attached_sockets),
+        &format!(
+            "{} subscriptions, {} sockets attached",
+            stats.subscriptions, stats.attached_sockets
+        ),
         json!({"subscriptions": stats.subscriptions, "sockets": stats.attached_sockets}),
     );
     if stats.subscriptions != users.len() {
@@ -121,7 +147,10 @@ async fn session(report: Arc<Report>, gateway: &ServerHandle) -> Result<(), Stri
     }
 
     for u in &users {
-        u.client.disconnect().await.map_err(|e| format!("{} could not disconnect: {e}", u.name))?;
+        u.client
+            .disconnect()
+            .await
+            .map_err(|e| format!("{} could not disconnect: {e}", u.name))?;
     }
     // Dropping the clients ends their event streams; let the printers finish.
     for u in users {
@@ -137,7 +166,9 @@ async fn session(report: Arc<Report>, gateway: &ServerHandle) -> Result<(), Stri
         json!({"subscriptions": left}),
     );
     if left != 0 {
-        return Err(format!("{left} subscriptions left on the gateway after disconnect"));
+        return Err(format!(
+            "{left} subscriptions left on the gateway after disconnect"
+        ));
     }
     report.step(
         "demo",
@@ -160,18 +191,47 @@ async fn print_events(report: Arc<Report>, name: &'static str, mut events: Event
 fn describe(event: &Event) -> (&'static str, String) {
     use kandy::{ConnectionStatus as C, SocketStatus as S};
     match event {
-        Event::AuthChange { status: C::Connecting, .. } => ("auth:change", "connecting: subscribe request sent".into()),
-        Event::AuthChange { status: C::Connected, .. } => ("auth:change", "connected".into()),
-        Event::AuthChange { status: C::Disconnecting, .. } => ("auth:change", "disconnecting: unsubscribe request sent".into()),
-        Event::AuthChange { status: C::Disconnected, reason, .. } => match reason {
+        Event::AuthChange {
+            status: C::Connecting,
+            ..
+        } => ("auth:change", "connecting: subscribe request sent".into()),
+        Event::AuthChange {
+            status: C::Connected,
+            ..
+        } => ("auth:change", "connected".into()),
+        Event::AuthChange {
+            status: C::Disconnecting,
+            ..
+        } => (
+            "auth:change",
+            "disconnecting: unsubscribe request sent".into(),
+        ),
+        Event::AuthChange {
+            status: C::Disconnected,
+            reason,
+            ..
+        } => match reason {
             Some(r) => ("auth:change", format!("disconnected ({r:?})")),
             None => ("auth:change", "disconnected".into()),
         },
-        Event::WsChange { status: S::Connecting, .. } => ("ws:change", "opening the notification socket".into()),
-        Event::WsChange { status: S::Connected, .. } => ("ws:change", "notification socket open".into()),
-        Event::WsChange { status: S::Closed, .. } => ("ws:change", "notification socket closed".into()),
-        Event::WsChange { status: S::Lost, .. } => ("ws:change", "notification socket lost".into()),
-        Event::AuthResub { is_failure, .. } => ("auth:resub", format!("subscription refreshed (failure: {is_failure})")),
+        Event::WsChange {
+            status: S::Connecting,
+            ..
+        } => ("ws:change", "opening the notification socket".into()),
+        Event::WsChange {
+            status: S::Connected,
+            ..
+        } => ("ws:change", "notification socket open".into()),
+        Event::WsChange {
+            status: S::Closed, ..
+        } => ("ws:change", "notification socket closed".into()),
+        Event::WsChange {
+            status: S::Lost, ..
+        } => ("ws:change", "notification socket lost".into()),
+        Event::AuthResub { is_failure, .. } => (
+            "auth:resub",
+            format!("subscription refreshed (failure: {is_failure})"),
+        ),
         Event::AuthError { error } => ("auth:error", format!("error: {error}")),
         other => ("event", format!("{other:?}")),
     }

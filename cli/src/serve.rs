@@ -58,7 +58,8 @@ pub fn run(args: Args) -> Result<(), String> {
     println!("users: {}", names.join(", "));
     println!("press Ctrl-C to stop");
     let stopper = handle.clone();
-    ctrlc::set_handler(move || stopper.shutdown()).map_err(|e| format!("cannot catch Ctrl-C: {e}"))?;
+    ctrlc::set_handler(move || stopper.shutdown())
+        .map_err(|e| format!("cannot catch Ctrl-C: {e}"))?;
     server.run_blocking();
     let stats = handle.with_gateway(|g, _| g.stats());
     println!(

@@ -30,7 +30,10 @@ fn wait(mut child: Child, limit: Duration) -> Output {
 
 fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(KANDY);
-    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
+    cmd.args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(Stdio::null());
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -41,7 +44,11 @@ fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
 fn demo_shows_each_step_and_exits_0() {
     let out = run(&["demo"], &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for needle in [
         "emulator listening on http://127.0.0.1:",
         "alice    connected",
@@ -66,8 +73,12 @@ fn demo_json_is_one_object_per_line() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
         .collect();
-    assert!(lines.iter().all(|l| l["t_ms"].is_u64() && l["actor"].is_string() && l["step"].is_string()));
-    assert!(lines.iter().any(|l| l["step"] == "auth:change" && l["event"]["status"] == "connected"));
+    assert!(lines
+        .iter()
+        .all(|l| l["t_ms"].is_u64() && l["actor"].is_string() && l["step"].is_string()));
+    assert!(lines
+        .iter()
+        .any(|l| l["step"] == "auth:change" && l["event"]["status"] == "connected"));
     assert_eq!(lines.iter().filter(|l| l["step"] == "keepalive").count(), 4);
     assert_eq!(lines.last().unwrap()["step"], "stopped");
 }
@@ -82,7 +93,9 @@ fn serve() -> (Child, u16) {
         .spawn()
         .expect("spawn kandy serve");
     let mut first = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut first).expect("read");
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut first)
+        .expect("read");
     let port = first
         .split("127.0.0.1:")
         .nth(1)
@@ -97,24 +110,48 @@ fn connect_against_serve_then_ctrl_c_stops_the_server() {
     let (server, port) = serve();
     let url = format!("http://127.0.0.1:{port}");
     let ok = run(
-        &["connect", "--server", &url, "--user", "bob@example.com", "--duration", "1", "--json"],
+        &[
+            "connect",
+            "--server",
+            &url,
+            "--user",
+            "bob@example.com",
+            "--duration",
+            "1",
+            "--json",
+        ],
         &[("KANDY_PASSWORD", "bob")],
     );
     let stdout = String::from_utf8_lossy(&ok.stdout);
     assert!(ok.status.success(), "{stdout}");
-    assert!(stdout.contains("\"step\":\"connected\"") && stdout.contains("\"step\":\"disconnected\""), "{stdout}");
+    assert!(
+        stdout.contains("\"step\":\"connected\"") && stdout.contains("\"step\":\"disconnected\""),
+        "{stdout}"
+    );
 
     let bad = run(
-        &["connect", "--server", &url, "--user", "bob@example.com", "--duration", "1"],
+        &[
+            "connect",
+            "--server",
+            &url,
+            "--user",
+            "bob@example.com",
+            "--duration",
+            "1",
+        ],
         &[("KANDY_PASSWORD", "not-bob")],
     );
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("authentication:4"));
 
     // Ctrl-C: a clean stop that reports what it served.
-    let status = Command::new("kill").args(["-INT", &server.id().to_string()]).status().expect("kill");
+    let status = Command::new("kill")
+        .args(["-INT", &server.id().to_string()])
+        .status()
+        .expect("kill");
     assert!(status.success());
     let out = wait(server, Duration::from_secs(10));
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("stopped: 1 subscriptions created, 0 still alive"));
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .contains("stopped: 1 subscriptions created, 0 still alive"));
 }

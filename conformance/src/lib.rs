@@ -55,7 +55,11 @@ pub trait Harness: Send {
     async fn add_client(&mut self, tweak: &Tweak) -> ClientNo;
 
     /// Connects and waits for the outcome.
-    async fn connect(&mut self, client: ClientNo, credentials: Credentials) -> Result<(), BasicError>;
+    async fn connect(
+        &mut self,
+        client: ClientNo,
+        credentials: Credentials,
+    ) -> Result<(), BasicError>;
 
     /// Disconnects and waits for the outcome.
     async fn disconnect(&mut self, client: ClientNo) -> Result<(), BasicError>;
@@ -93,7 +97,9 @@ pub fn normalise(events: Vec<Event>) -> Vec<String> {
                 let kind = payload.to_value()["notificationMessage"]["eventType"].clone();
                 format!("notification:received {channel:?} {kind}")
             }
-            Event::UnknownNotification { event_type, .. } => format!("notification:unknown {event_type}"),
+            Event::UnknownNotification { event_type, .. } => {
+                format!("notification:unknown {event_type}")
+            }
             other => serde_json::to_string(&other).unwrap_or_default(),
         })
         .collect()

@@ -26,7 +26,9 @@ pub struct Loopback {
 
 impl std::fmt::Debug for Loopback {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Loopback").field("server", &self.server).finish_non_exhaustive()
+        f.debug_struct("Loopback")
+            .field("server", &self.server)
+            .finish_non_exhaustive()
     }
 }
 
@@ -103,7 +105,11 @@ impl Harness for Loopback {
         self.clients.len() - 1
     }
 
-    async fn connect(&mut self, client: ClientNo, credentials: Credentials) -> Result<(), BasicError> {
+    async fn connect(
+        &mut self,
+        client: ClientNo,
+        credentials: Credentials,
+    ) -> Result<(), BasicError> {
         let c = &self.clients[client].client;
         match bounded(c.connect(credentials)).await {
             Some(r) => r.map_err(basic),
@@ -137,7 +143,11 @@ impl Harness for Loopback {
     }
 
     fn events(&self, client: ClientNo) -> Vec<Event> {
-        self.clients[client].events.lock().expect("events lock").clone()
+        self.clients[client]
+            .events
+            .lock()
+            .expect("events lock")
+            .clone()
     }
 
     async fn with_gateway(&mut self, f: Hook) {

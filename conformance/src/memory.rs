@@ -22,7 +22,12 @@ impl Memory {
         }
     }
 
-    fn outcome(&mut self, c: ClientId, from: usize, ok: impl Fn(&Event) -> bool) -> Result<(), BasicError> {
+    fn outcome(
+        &mut self,
+        c: ClientId,
+        from: usize,
+        ok: impl Fn(&Event) -> bool,
+    ) -> Result<(), BasicError> {
         let wait = WAIT.as_millis() as u64;
         let found = self.net.run_until(wait, |n| {
             n.events(c)[from..]
@@ -33,7 +38,10 @@ impl Memory {
             return Err(BasicError::new(ErrorCode::NoCode, "no outcome in time"));
         }
         let events = &self.net.events(c)[from..];
-        match events.iter().find(|e| ok(e) || matches!(e, Event::AuthError { .. })) {
+        match events
+            .iter()
+            .find(|e| ok(e) || matches!(e, Event::AuthError { .. }))
+        {
             Some(Event::AuthError { error }) => Err(error.clone()),
             _ => Ok(()),
         }
@@ -59,17 +67,31 @@ impl Harness for Memory {
     async fn add_client(&mut self, tweak: &Tweak) -> ClientNo {
         let mut config = Network::client_config();
         tweak(&mut config);
-        let id = self.net.add_client_with(config, self.clients.len() as u64 + 1);
+        let id = self
+            .net
+            .add_client_with(config, self.clients.len() as u64 + 1);
         self.clients.push(id);
         self.clients.len() - 1
     }
 
-    async fn connect(&mut self, client: ClientNo, credentials: Credentials) -> Result<(), BasicError> {
+    async fn connect(
+        &mut self,
+        client: ClientNo,
+        credentials: Credentials,
+    ) -> Result<(), BasicError> {
         let c = self.clients[client];
         let from = self.net.events(c).len();
-        self.net.command(c, Command::Connect(credentials)).map_err(refused)?;
+        self.net
+            .command(c, Command::Connect(credentials))
+            .map_err(refused)?;
         self.outcome(c, from, |e| {
-            matches!(e, Event::AuthChange { status: kandy_core::session::ConnectionStatus::Connected, .. })
+            matches!(
+                e,
+                Event::AuthChange {
+                    status: kandy_core::session::ConnectionStatus::Connected,
+                    ..
+                }
+            )
         })
     }
 
@@ -78,13 +100,20 @@ impl Harness for Memory {
         let from = self.net.events(c).len();
         self.net.command(c, Command::Disconnect).map_err(refused)?;
         self.outcome(c, from, |e| {
-            matches!(e, Event::AuthChange { status: kandy_core::session::ConnectionStatus::Disconnected, .. })
+            matches!(
+                e,
+                Event::AuthChange {
+                    status: kandy_core::session::ConnectionStatus::Disconnected,
+                    ..
+                }
+            )
         })
     }
 
     async fn wait_for(&mut self, client: ClientNo, done: &Until) -> bool {
         let c = self.clients[client];
-        self.net.run_until(WAIT.as_millis() as u64, |n| done(n.events(c)))
+        self.net
+            .run_until(WAIT.as_millis() as u64, |n| done(n.events(c)))
     }
 
     fn events(&self, client: ClientNo) -> Vec<Event> {

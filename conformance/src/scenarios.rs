@@ -18,21 +18,40 @@ fn count(events: &[Event], f: impl Fn(&Event) -> bool) -> usize {
 /// §7.1 + §7.5: connect with a password, then disconnect.
 pub async fn connect_disconnect(h: &mut dyn Harness) -> Vec<Vec<String>> {
     let a = h.add_client(&|_| {}).await;
-    h.connect(a, Credentials::password("alice@example.com", "alice")).await.expect("connect");
+    h.connect(a, Credentials::password("alice@example.com", "alice"))
+        .await
+        .expect("connect");
     h.disconnect(a).await.expect("disconnect");
-    assert!(h.wait_for(a, &|e| count(e, |x| is_status(x, ConnectionStatus::Disconnected)) == 1).await);
-    h.with_gateway(Box::new(|g, _| assert_eq!(g.stats().subscriptions, 0, "subscription left behind")))
-        .await;
+    assert!(
+        h.wait_for(a, &|e| count(e, |x| is_status(
+            x,
+            ConnectionStatus::Disconnected
+        )) == 1)
+            .await
+    );
+    h.with_gateway(Box::new(|g, _| {
+        assert_eq!(g.stats().subscriptions, 0, "subscription left behind")
+    }))
+    .await;
     vec![normalise(h.events(a))]
 }
 
 /// §4.1 failure: a wrong password is `authentication:4` and nothing else.
 pub async fn wrong_password(h: &mut dyn Harness) -> Vec<Vec<String>> {
     let a = h.add_client(&|_| {}).await;
-    let err = h.connect(a, Credentials::password("alice@example.com", "wrong")).await.unwrap_err();
+    let err = h
+        .connect(a, Credentials::password("alice@example.com", "wrong"))
+        .await
+        .unwrap_err();
     assert_eq!(err.code, ErrorCode::LinkSubscribeFail, "{err:?}");
-    assert!(h.wait_for(a, &|e| e.iter().any(|x| matches!(x, Event::AuthError { .. }))).await);
-    h.with_gateway(Box::new(|g, _| assert_eq!(g.stats().subscriptions, 0))).await;
+    assert!(
+        h.wait_for(a, &|e| e
+            .iter()
+            .any(|x| matches!(x, Event::AuthError { .. })))
+            .await
+    );
+    h.with_gateway(Box::new(|g, _| assert_eq!(g.stats().subscriptions, 0)))
+        .await;
     vec![normalise(h.events(a))]
 }
 
@@ -45,14 +64,27 @@ pub async fn hmac_then_refresh(h: &mut dyn Harness) -> Vec<Vec<String>> {
         })
         .await;
     let token = hmac_token("alice-secret", "alice@example.com");
-    h.connect(a, Credentials::hmac("alice@example.com", token)).await.expect("connect");
+    h.connect(a, Credentials::hmac("alice@example.com", token))
+        .await
+        .expect("connect");
     // Granted 2 s: refreshed every second.
     assert!(
-        h.wait_for(a, &|e| count(e, |x| matches!(x, Event::AuthResub { is_failure: false, .. })) >= 2)
+        h.wait_for(a, &|e| count(e, |x| matches!(
+            x,
+            Event::AuthResub {
+                is_failure: false,
+                ..
+            }
+        )) >= 2)
             .await
     );
     h.disconnect(a).await.expect("disconnect");
-    assert!(h.wait_for(a, &|e| e.iter().any(|x| is_status(x, ConnectionStatus::Disconnected))).await);
+    assert!(
+        h.wait_for(a, &|e| e
+            .iter()
+            .any(|x| is_status(x, ConnectionStatus::Disconnected)))
+            .await
+    );
     let mut events = normalise(h.events(a));
     events.dedup();
     vec![events]
@@ -62,20 +94,40 @@ pub async fn hmac_then_refresh(h: &mut dyn Harness) -> Vec<Vec<String>> {
 /// (no REST) and keeps its subscription.
 pub async fn socket_dropped_and_reopened(h: &mut dyn Harness) -> Vec<Vec<String>> {
     let a = h.add_client(&|c| c.connectivity.reconnect_delay = 50).await;
-    h.connect(a, Credentials::password("alice@example.com", "alice")).await.expect("connect");
+    h.connect(a, Credentials::password("alice@example.com", "alice"))
+        .await
+        .expect("connect");
     h.with_gateway(Box::new(|g, now| {
         assert_eq!(g.drop_sockets_of(now, "alice@example.com"), 1);
     }))
     .await;
-    let reopened = |e: &[Event]| count(e, |x| matches!(x, Event::WsChange { status: SocketStatus::Connected, .. })) == 2;
+    let reopened = |e: &[Event]| {
+        count(e, |x| {
+            matches!(
+                x,
+                Event::WsChange {
+                    status: SocketStatus::Connected,
+                    ..
+                }
+            )
+        }) == 2
+    };
     assert!(h.wait_for(a, &reopened).await);
     h.with_gateway(Box::new(|g, _| {
         let s = g.stats();
-        assert_eq!((s.subscriptions, s.subscriptions_created, s.attached_sockets), (1, 1, 1));
+        assert_eq!(
+            (s.subscriptions, s.subscriptions_created, s.attached_sockets),
+            (1, 1, 1)
+        );
     }))
     .await;
     h.disconnect(a).await.expect("disconnect");
-    assert!(h.wait_for(a, &|e| e.iter().any(|x| is_status(x, ConnectionStatus::Disconnected))).await);
+    assert!(
+        h.wait_for(a, &|e| e
+            .iter()
+            .any(|x| is_status(x, ConnectionStatus::Disconnected)))
+            .await
+    );
     vec![normalise(h.events(a))]
 }
 
@@ -83,16 +135,30 @@ pub async fn socket_dropped_and_reopened(h: &mut dyn Harness) -> Vec<Vec<String>
 pub async fn gone(h: &mut dyn Harness) -> Vec<Vec<String>> {
     let a = h.add_client(&|_| {}).await;
     let b = h.add_client(&|_| {}).await;
-    h.connect(a, Credentials::password("alice@example.com", "alice")).await.expect("connect");
-    h.connect(b, Credentials::password("bob@example.com", "bob")).await.expect("connect");
+    h.connect(a, Credentials::password("alice@example.com", "alice"))
+        .await
+        .expect("connect");
+    h.connect(b, Credentials::password("bob@example.com", "bob"))
+        .await
+        .expect("connect");
     h.with_gateway(Box::new(|g, now| {
         g.terminate_user(now, "alice@example.com", None);
     }))
     .await;
-    assert!(h.wait_for(a, &|e| e.iter().any(|x| is_status(x, ConnectionStatus::Disconnected))).await);
+    assert!(
+        h.wait_for(a, &|e| e
+            .iter()
+            .any(|x| is_status(x, ConnectionStatus::Disconnected)))
+            .await
+    );
     // Bob is untouched.
     h.disconnect(b).await.expect("disconnect");
-    assert!(h.wait_for(b, &|e| e.iter().any(|x| is_status(x, ConnectionStatus::Disconnected))).await);
+    assert!(
+        h.wait_for(b, &|e| e
+            .iter()
+            .any(|x| is_status(x, ConnectionStatus::Disconnected)))
+            .await
+    );
     vec![normalise(h.events(a)), normalise(h.events(b))]
 }
 
@@ -106,14 +172,27 @@ pub async fn keepalive(h: &mut dyn Harness) -> Vec<Vec<String>> {
             c.authentication.min_refresh_interval = 100;
         })
         .await;
-    h.connect(a, Credentials::password("alice@example.com", "alice")).await.expect("connect");
+    h.connect(a, Credentials::password("alice@example.com", "alice"))
+        .await
+        .expect("connect");
     // Two refreshes later (2 s), the socket is still the first one.
     assert!(
-        h.wait_for(a, &|e| count(e, |x| matches!(x, Event::AuthResub { is_failure: false, .. })) >= 2)
+        h.wait_for(a, &|e| count(e, |x| matches!(
+            x,
+            Event::AuthResub {
+                is_failure: false,
+                ..
+            }
+        )) >= 2)
             .await
     );
     h.disconnect(a).await.expect("disconnect");
-    assert!(h.wait_for(a, &|e| e.iter().any(|x| is_status(x, ConnectionStatus::Disconnected))).await);
+    assert!(
+        h.wait_for(a, &|e| e
+            .iter()
+            .any(|x| is_status(x, ConnectionStatus::Disconnected)))
+            .await
+    );
     let mut events = normalise(h.events(a));
     events.dedup();
     vec![events]

@@ -30,11 +30,11 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 
+use kandy_core::call::fake::FakeEngine;
 use kandy_core::{
     Client, Command, Config, Effect, Event, HttpOutcome, HttpRequest, HttpResponse, Input,
     InputKind, LogRecord, Now, SocketId,
 };
-use kandy_core::call::fake::FakeEngine;
 use kandy_gateway::{Gateway, GatewayConfig, Output, Users};
 
 /// The host name clients are configured with.
