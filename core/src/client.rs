@@ -216,7 +216,7 @@ impl Client {
 
     /// `call.getById(callId)`.
     pub fn call(&self, id: &crate::call::CallId) -> Option<&crate::call::Call> {
-        self.state.calls.calls.get(id)
+        self.state.calls.get(id)
     }
 
     // ---- internals ------------------------------------------------------

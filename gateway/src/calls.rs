@@ -580,7 +580,6 @@ impl Gateway {
     }
 
     /// `PUT/DELETE {base}/callControl/callSessions/{sid}`.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn call_session(
         &mut self,
         now: u64,

@@ -6,8 +6,10 @@
 //! IO, no clock and no global randomness. A driver (the hyper server of the
 //! `server` feature, a test, the transport mock) feeds it requests, WebSocket
 //! events and the time, and carries out what it asks for. This version covers
-//! the **session layer** (01-session, and the token parts of 04-beyond-4.8.0);
-//! calls, messaging and other services are added to the same model later.
+//! the **session layer** (01-session, and the token parts of 04-beyond-4.8.0)
+//! and the **call relay** between subscribed users (02-calls §6, §7;
+//! signalling only, see [Calls](#calls)); messaging and the other services
+//! are added to the same model later.
 //!
 //! ## Driving the model
 //!
@@ -122,6 +124,71 @@
 //! ([`UserRecord::extra`]) for later features. Load with
 //! [`Users::from_json`].
 //!
+//! ## Calls
+//!
+//! The gateway relays calls between its subscribed users as a signalling
+//! relay (02-calls §7): SDP goes through verbatim, the gateway never touches
+//! media. Endpoints (`{base}` = `/rest/version/{V}/user/{user}`):
+//!
+//! | Request | Success |
+//! |---|---|
+//! | `POST {base}/callControl` `callStart` | 200 `{"callControlResponse":{"statusCode":0,"sessionData":SA}}` |
+//! | `POST {base}/callControl` `join` | never: 501 (no mixer, 02-calls §6.11) |
+//! | `PUT {base}/callControl/callSessions/{sid}` `ringing`, `callAnswer`, `startCallUpdate`, `respondCallUpdate`, `audit`, `transfer` | 200 `{"callControlResponse":{"statusCode":0}}` |
+//! | `DELETE {base}/callControl/callSessions/{sid}` | 200 `{"callControlResponse":{"statusCode":0}}` |
+//! | `POST {base}/calldisposition` `reject`, `forward` | 200 `{"callDispositionResponse":{"statusCode":0}}` |
+//! | `/rest/version/{V}/anonymous/{account}/callMe[/callSessions/{sid}]` | as above with `callMeRequest`/`callMeResponse`; `{account}` must be the authenticated user |
+//!
+//! Errors always use the `callControlResponse` wrapper (the only one the
+//! 4.8.0 call code parses), with a `reason`:
+//!
+//! | HTTP | statusCode | When |
+//! |---|---|---|
+//! | 400 | 5 | body not JSON, wrapper missing, unknown `type`/`action`, a required field (`type`, `to`, `sdp`, `sessionData`, `address`, `firstSessionData`, `secondSessionData`) missing, empty or not a string |
+//! | 400 | 1004 | malformed SDP (no leading `v=0`, no `m=`, an m-section without `a=mid` or direction, no `a=fingerprint`/`a=ice-ufrag` anywhere, larger than `calls.max_sdp_bytes`), `to`/`address` not an address |
+//! | 401 | 61/4/27/65 | credentials, as on the session endpoints |
+//! | 403 | 1004 | `{user}` is not the authenticated user; caller without a subscription with the `call` service |
+//! | 404 | 42 | unknown `{sid}` (never issued, another user's, ended), `DELETE …/callControl` without a leg, reject/forward/transfer/join naming an unknown leg, unknown `{user}` |
+//! | 405 | 1004 | wrong method |
+//! | 409 | 1004 | wrong state: `ringing`/`callAnswer`/reject/forward on a leg that is not a ringing incoming one, `startCallUpdate` or `transfer` before the call is connected, `respondCallUpdate` with no open transaction for the leg, join of unconnected legs |
+//! | 409 | 49 | `startCallUpdate` while the call has an open transaction (glare) or a direct transfer is ringing ([`GlareMode::Reject`]) |
+//! | 413 | 5 | body larger than `max_body_bytes` |
+//! | 500 | 26 | internal inconsistency (not reachable while the invariants hold) |
+//! | 501 | 26 | `join`: no mixer |
+//!
+//! Notifications (`notificationMessage` with a fresh `eventId`, `time`,
+//! `sessionParams.sessionData`, and `callNotificationParams` describing the
+//! far end with both `callerName`/`callerDisplayNumber` and
+//! `remoteName`/`remoteDisplayNumber`, except on `sessionComplete` and
+//! `sessionFail`):
+//!
+//! | Event | To | When |
+//! |---|---|---|
+//! | `call` (+`sdp`) | callee | start call; forward target (caller's pending offer); direct-transfer target **without** `sdp` (slow start) |
+//! | `ringing` | caller | the callee's `ringing` PUT, while the caller leg is still `Offered` |
+//! | `respondCallUpdate` (+`sdp`) | offerer | the callee's `callAnswer`; the answerer's `respondCallUpdate` |
+//! | `respondCallUpdate` (top-level `statusCode` 49, `retryAfter`, no `sdp`) | requester | glare, only with [`GlareMode::Notify`] |
+//! | `startCallUpdate` (+`sdp`) | the other leg | `startCallUpdate` PUT; transferee when the direct-transfer target answers; second party of a consultative transfer |
+//! | `startCallUpdate` (no `sdp`) | first party of a consultative transfer | asks it for a new offer |
+//! | `callEnd {200 "Normal Clearing"}` | the other leg | DELETE on a connected leg, or its subscription ended |
+//! | `callEnd {603 "Decline"}` | caller | reject, or DELETE on a ringing incoming leg |
+//! | `callEnd {404 "Not Found"}` / `{480 "Temporarily Unavailable"}` / `{486 "Busy Here"}` | caller | after the 200: no such user / callee without a `call` subscription (or it ended while ringing) / callee is a party already (calling oneself) — also after a failed forward |
+//! | `callEnd {480 "No Answer"}` + `callCancel` | caller + callee | `calls.ringing_timeout_ms` (ignore has no wire) |
+//! | `callCancel` | ringing callee | caller DELETE or subscription end before the answer |
+//! | `callEnd {408 "Session Audit Timeout"}` | the still-auditing side | a connected leg sent no audit for `calls.audit_timeout_ms` |
+//! | `callEnd {500 "Renegotiation Timeout"}` | both legs (+ waiting transferors) | a transaction not answered within `calls.update_timeout_ms` |
+//! | `callEnd {488 "Not Acceptable Here"}` | both legs | `callAnswer` with a missing or malformed SDP (the 4.8.0 client cannot answer twice) |
+//! | `callEnd {487 "Request Terminated"}` | both ends | [`Gateway::end_calls_of`] |
+//! | `sessionComplete {"Direct Transfer Successful"/"Transfer Successful"}` | transferor legs | the transferred parties' first offer/answer was relayed |
+//! | `sessionFail {status, reason}` | transferor | direct-transfer target unknown (404), offline (480), busy (486), declined (603), not answering (480 "No Answer") |
+//!
+//! Ordering (02-calls §7.4): a new caller leg's notifications are held for
+//! `calls.first_notification_delay_ms` after the POST, a callee leg's until
+//! its `ringing` PUT has been answered (plus the same delay); a cancel for a
+//! callee leg that never sent `ringing` waits `calls.cancel_hold_ms` for
+//! it. Every call leaves one [`CallLogRecord`] per participant
+//! ([`Gateway::call_logs`]).
+//!
 //! ## Choices where the protocol is UNCERTAIN
 //!
 //! * HMAC tokens sign the compact JSON of [`hmac_message`] (`subscriberId`
@@ -140,6 +207,20 @@
 //!   `websocketOverridden` notice first is optional (off by default).
 //! * The refresh-token grace after rotation is 60 s, expired tokens are
 //!   remembered for an hour (so they answer 65, not 27).
+//! * Calls (02-calls §9): the HTTP statuses of the error table above; the
+//!   `callEnd` codes and reason texts (SIP-like); `callCancel` (not
+//!   `callEnd`) for a ringing call the caller abandons or that times out;
+//!   glare refused synchronously with 409/49; `sessionComplete` (not
+//!   `callEnd`) to finish transferors; `callDispositionResponse` as the
+//!   success wrapper of reject/forward; `statusCode: 0` in success bodies;
+//!   `sessionData` of 32 random hex digits; plain SDP (no `sdpFormat`);
+//!   the transfer flows of §6.9/§6.10 (direct: target rung slow start, the
+//!   transferee touched once it answers; consultative: SDP-less
+//!   `startCallUpdate` to the first party); join refused (no mixer); an
+//!   incoming call rings one subscription of the callee (the one with an
+//!   open socket that expires last) rather than forking to all of them;
+//!   call log units are ms and rejected/cancelled/forwarded incoming calls
+//!   log as `missed`.
 
 mod auth;
 mod calllog;

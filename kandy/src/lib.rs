@@ -47,13 +47,74 @@
 //! when the operation failed (`authentication:4` for a refused
 //! subscription, ...), and [`Error::Closed`] once the client stopped.
 //!
+//! ## Calls
+//!
+//! [`Client::call`] makes, answers, holds and ends calls; [`Client::media`]
+//! mutes tracks. As in the JS SDK, a call operation resolves once the
+//! client accepted it and its outcome arrives as events (`call:start`,
+//! `call:stateChange`, ...). The media itself is done by a [`MediaEngine`]
+//! set with [`ClientBuilder::media_engine`]; [`FakeEngine`] negotiates
+//! without any media, for tests and demos. Without an engine, calls fail
+//! with `call:4`.
+//!
+//! ```no_run
+//! use futures_lite::StreamExt;
+//! use kandy::{CallState, Client, Config, Credentials, Event, FakeEngine, MakeOptions, MediaOptions};
+//!
+//! # fn main() -> Result<(), kandy::Error> {
+//! smol::block_on(async {
+//!     let config = Config::for_server("gw.example.com", true, 443);
+//!     let client = Client::builder(config, 42)
+//!         .media_engine(FakeEngine::new("alice"))
+//!         .build()?;
+//!     let mut events = client.events();
+//!     client
+//!         .connect(Credentials::password("alice@example.com", "alice"))
+//!         .await?;
+//!
+//!     let id = client
+//!         .call()
+//!         .make("bob", MediaOptions::audio(), MakeOptions::default())
+//!         .await?;
+//!     while let Some(event) = events.next().await {
+//!         match event {
+//!             Event::CallStateChange { call_id, state: CallState::Connected, .. } if call_id == id => {
+//!                 client.call().send_dtmf(&id, "123#", None, None).await?;
+//!                 client.call().end(&id).await?;
+//!             }
+//!             Event::CallStateChange { call_id, state: CallState::Ended, error, .. } if call_id == id => {
+//!                 println!("call over: {error:?}");
+//!                 break;
+//!             }
+//!             _ => {}
+//!         }
+//!     }
+//!     client.disconnect().await
+//! })
+//! # }
+//! ```
+//!
 //! Logs go to [`tracing`](https://docs.rs/tracing) (target `kandy_core` for
 //! the core's records, `kandy_transport_ws::*` for the driver's); secrets
 //! are redacted unless `logs.exposeSecrets` is set.
 
 pub use kandy_transport_ws::{
-    Client, ClientBuilder, Connectivity, Error, Events, Limits, Notifications, Recorder,
-    StateChanges,
+    Calls, Client, ClientBuilder, Connectivity, Error, Events, Limits, MakeOptions, Media,
+    MediaEngine, MediaSink, Notifications, Recorder, SinkError, StateChanges, DTMF_DURATION_MS,
+    DTMF_GAP_MS,
+};
+
+/// The media-engine plug: [`MediaEngine`], [`MediaSink`] and its queue
+/// policy, and the engine of a client without one.
+pub use kandy_transport_ws::media;
+
+pub use kandy_core::call::fake::FakeEngine;
+pub use kandy_core::call::media::{
+    AudioOptions, Constraint, IceServer, MediaCommand, MediaEvent, MediaEventKind, MediaOp,
+    MediaOptions, SdpEndpoint, SdpKind, Track, TrackId, TrackKind, VideoOptions,
+};
+pub use kandy_core::call::{
+    BandwidthOptions, Call, CallDirection, CallId, CallState, Participant, Previous, Transition,
 };
 
 pub use kandy_core::config::{self, LogLevel};

@@ -237,12 +237,12 @@ impl<'a> Calls<'a> {
     pub async fn remove_media(
         &self,
         id: &CallId,
-        tracks: &[TrackId],
+        tracks: impl IntoIterator<Item = TrackId>,
         bandwidth: BandwidthOptions,
     ) -> Result<(), Error> {
         self.send(CallCommand::RemoveMedia {
             call_id: id.clone(),
-            tracks: tracks.to_vec(),
+            tracks: tracks.into_iter().collect(),
             bandwidth,
         })
         .await
@@ -342,9 +342,7 @@ impl<'a> Calls<'a> {
     /// `getById(callId)`: a copy of the call, if the client knows it.
     pub async fn get_by_id(&self, id: &CallId) -> Result<Option<Call>, Error> {
         let id = id.clone();
-        self.client
-            .query(move |core| core.call(&id).cloned())
-            .await
+        self.client.query(move |core| core.call(&id).cloned()).await
     }
 }
 
@@ -363,19 +361,25 @@ impl<'a> Media<'a> {
 
     /// `muteTracks(trackIds)`: silence (or black frames) instead of the
     /// tracks' media, local or remote tracks of live calls.
-    pub async fn mute_tracks(&self, tracks: &[TrackId]) -> Result<(), Error> {
+    pub async fn mute_tracks(
+        &self,
+        tracks: impl IntoIterator<Item = TrackId>,
+    ) -> Result<(), Error> {
         self.client
             .command(Command::Call(Box::new(CallCommand::MuteTracks {
-                tracks: tracks.to_vec(),
+                tracks: tracks.into_iter().collect(),
             })))
             .await
     }
 
     /// `unmuteTracks(trackIds)`.
-    pub async fn unmute_tracks(&self, tracks: &[TrackId]) -> Result<(), Error> {
+    pub async fn unmute_tracks(
+        &self,
+        tracks: impl IntoIterator<Item = TrackId>,
+    ) -> Result<(), Error> {
         self.client
             .command(Command::Call(Box::new(CallCommand::UnmuteTracks {
-                tracks: tracks.to_vec(),
+                tracks: tracks.into_iter().collect(),
             })))
             .await
     }

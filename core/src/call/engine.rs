@@ -127,7 +127,7 @@ pub(crate) fn end_call(
     error: Option<BasicError>,
 ) {
     let max_ended = cx.ctx.config.call.max_ended_calls;
-    let Some(call) = calls.calls.get_mut(id) else {
+    let Some(call) = calls.get_mut(id) else {
         return;
     };
     if call.ended() {
@@ -148,15 +148,7 @@ pub(crate) fn end_call(
     let snapshot = call.clone();
     cx.media(id, MediaOp::Close);
     state_change(cx, &snapshot, previous, transition, error);
-    if let Some(leg) = &snapshot.leg {
-        calls.by_leg.remove(leg);
-    }
-    calls.ended.push_back(id.clone());
-    while calls.ended.len() > max_ended {
-        if let Some(old) = calls.ended.pop_front() {
-            calls.calls.remove(&old);
-        }
-    }
+    calls.retire(id, max_ended);
 }
 
 /// Starts a local description (offer or answer) for the call's goal.
@@ -336,7 +328,7 @@ fn finish_local(
 /// Reduces one engine report.
 pub(crate) fn on_media(calls: &mut CallsState, cx: &mut CallCx<'_, '_>, event: MediaEvent) {
     let MediaEvent { call: id, kind } = event;
-    let Some(call) = calls.calls.get_mut(&id) else {
+    let Some(call) = calls.get_mut(&id) else {
         cx.log(LogLevel::Debug, || {
             format!("media event for unknown call {id} ignored")
         });
@@ -463,15 +455,8 @@ fn send_description(
     id: &CallId,
     sdp_text: String,
 ) {
-    let leg_of = |c: &CallId| {
-        calls
-            .calls
-            .get(c)
-            .and_then(|c| c.leg.clone())
-            .unwrap_or_default()
-    };
+    let leg_of = |c: &CallId| calls.get(c).and_then(|c| c.leg.clone()).unwrap_or_default();
     let join_legs = match calls
-        .calls
         .get(id)
         .and_then(|c| c.negotiation.as_ref())
         .map(|n| &n.goal)
@@ -479,7 +464,7 @@ fn send_description(
         Some(Goal::Join { first, second }) => Some((leg_of(first), leg_of(second))),
         _ => None,
     };
-    let Some(call) = calls.calls.get_mut(id) else {
+    let Some(call) = calls.get_mut(id) else {
         return;
     };
     let Some(n) = &mut call.negotiation else {
@@ -561,7 +546,7 @@ fn own_from(cx: &CallCx<'_, '_>, call: &Call) -> String {
 
 /// The engine applied a remote description.
 fn remote_applied(calls: &mut CallsState, cx: &mut CallCx<'_, '_>, id: &CallId, kind: SdpKind) {
-    let Some(call) = calls.calls.get_mut(id) else {
+    let Some(call) = calls.get_mut(id) else {
         return;
     };
     let Some(goal) = call.negotiation.as_ref().map(|n| n.goal.clone()) else {
@@ -597,7 +582,7 @@ fn remote_applied(calls: &mut CallsState, cx: &mut CallCx<'_, '_>, id: &CallId, 
 
 /// The far end's answer is applied: the goal is reached.
 fn complete(calls: &mut CallsState, cx: &mut CallCx<'_, '_>, id: &CallId, goal: Goal) {
-    let Some(call) = calls.calls.get_mut(id) else {
+    let Some(call) = calls.get_mut(id) else {
         return;
     };
     let previous = call.previous();
@@ -608,14 +593,12 @@ fn complete(calls: &mut CallsState, cx: &mut CallCx<'_, '_>, id: &CallId, goal: 
             call.remote_hold = false;
             call.start_time = Some(cx.now_wall());
             call.audit_at = Some(cx.now_mono() + AUDIT_PERIOD_MS);
-            let snapshot = call.clone();
-            state_change(cx, &snapshot, previous, None, None);
+            state_change(cx, call, previous, None, None);
         }
         Goal::Hold => {
             call.local_hold = true;
             call.state = CallState::OnHold;
-            let snapshot = call.clone();
-            state_change(cx, &snapshot, previous, None, None);
+            state_change(cx, call, previous, None, None);
         }
         Goal::Unhold => {
             call.local_hold = false;
@@ -624,8 +607,7 @@ fn complete(calls: &mut CallsState, cx: &mut CallCx<'_, '_>, id: &CallId, goal: 
             } else {
                 CallState::Connected
             };
-            let snapshot = call.clone();
-            state_change(cx, &snapshot, previous, None, None);
+            state_change(cx, call, previous, None, None);
         }
         Goal::AddMedia { tracks } => cx.event(Event::CallNewMedia {
             call_id: id.clone(),
@@ -657,7 +639,7 @@ pub(crate) fn apply_remote_op(
     op: RemoteOperation,
     from_answer: bool,
 ) {
-    let Some(call) = calls.calls.get_mut(id) else {
+    let Some(call) = calls.get_mut(id) else {
         return;
     };
     let previous = call.previous();
@@ -688,8 +670,7 @@ pub(crate) fn apply_remote_op(
         RemoteOperation::NoChange | RemoteOperation::Unknown => {}
         _ => return,
     }
-    let snapshot = call.clone();
-    state_change(cx, &snapshot, previous, None, None);
+    state_change(cx, call, previous, None, None);
 }
 
 /// The engine failed the current step.
@@ -699,7 +680,7 @@ pub(crate) fn media_failed(
     id: &CallId,
     message: &str,
 ) {
-    let Some(call) = calls.calls.get_mut(id) else {
+    let Some(call) = calls.get_mut(id) else {
         return;
     };
     let Some(n) = call.negotiation.clone() else {
@@ -765,8 +746,7 @@ pub(crate) fn media_failed(
                 format!("Media operation failed: {message}."),
             );
             call.error = Some(e.clone());
-            let snapshot = call.clone();
-            operation_failed(cx, &snapshot, &goal, e);
+            operation_failed(cx, call, &goal, e);
         }
     }
 }

@@ -340,14 +340,20 @@ impl Call {
 }
 
 /// Every call of the session.
+///
+/// Live calls and ended calls are kept apart so that what runs per input
+/// (deadlines, lookups of live calls) is bounded by `call.maxCalls`, however
+/// many ended calls are kept for `getAll`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallsState {
-    /// Calls by id (ended ones kept up to `call.maxEndedCalls`).
+    /// Calls not yet ended, by id.
     pub calls: BTreeMap<CallId, Call>,
-    /// Leg id → call.
-    pub by_leg: BTreeMap<String, CallId>,
+    /// Ended calls, by id (at most `call.maxEndedCalls`).
+    pub ended: BTreeMap<CallId, Call>,
     /// Ended calls, oldest first (for the bound).
-    pub ended: std::collections::VecDeque<CallId>,
+    pub ended_order: std::collections::VecDeque<CallId>,
+    /// Leg id → live call.
+    pub by_leg: BTreeMap<String, CallId>,
 }
 
 impl CallsState {
@@ -362,11 +368,45 @@ impl CallsState {
 
     /// Calls not yet ended.
     pub fn live(&self) -> usize {
-        self.calls.values().filter(|c| !c.ended()).count()
+        self.calls.len()
     }
 
-    /// `call.getAll()`.
+    /// A call, live or ended.
+    pub fn get(&self, id: &CallId) -> Option<&Call> {
+        self.calls.get(id).or_else(|| self.ended.get(id))
+    }
+
+    /// A call, live or ended.
+    pub(crate) fn get_mut(&mut self, id: &CallId) -> Option<&mut Call> {
+        match self.calls.get_mut(id) {
+            Some(c) => Some(c),
+            None => self.ended.get_mut(id),
+        }
+    }
+
+    /// Whether the id is taken.
+    pub fn contains(&self, id: &CallId) -> bool {
+        self.calls.contains_key(id) || self.ended.contains_key(id)
+    }
+
+    /// `call.getAll()`: live calls, then ended ones.
     pub fn all(&self) -> Vec<&Call> {
-        self.calls.values().collect()
+        self.calls.values().chain(self.ended.values()).collect()
+    }
+
+    /// Moves an ended call out of the live table, keeping at most `max`.
+    pub(crate) fn retire(&mut self, id: &CallId, max: usize) {
+        if let Some(call) = self.calls.remove(id) {
+            if let Some(leg) = &call.leg {
+                self.by_leg.remove(leg);
+            }
+            self.ended.insert(id.clone(), call);
+            self.ended_order.push_back(id.clone());
+        }
+        while self.ended_order.len() > max {
+            if let Some(old) = self.ended_order.pop_front() {
+                self.ended.remove(&old);
+            }
+        }
     }
 }

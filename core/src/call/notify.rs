@@ -151,7 +151,7 @@ pub(crate) fn on_notification(calls: &mut CallsState, cx: &mut CallCx<'_, '_>, p
         .as_ref()
         .map(|e| normalize::domain_of(&e.username).to_owned())
         .unwrap_or_default();
-    let Some(call) = calls.calls.get_mut(&id) else {
+    let Some(call) = calls.get_mut(&id) else {
         return;
     };
     if call.ended() {
@@ -164,8 +164,7 @@ pub(crate) fn on_notification(calls: &mut CallsState, cx: &mut CallCx<'_, '_>, p
                 let previous = call.previous();
                 call.state = CallState::Ringing;
                 call.remote_participant = who;
-                let snapshot = call.clone();
-                engine::state_change(cx, &snapshot, previous, None, None);
+                engine::state_change(cx, call, previous, None, None);
             }
         }
         "respondCallUpdate" => {
@@ -227,8 +226,7 @@ pub(crate) fn on_notification(calls: &mut CallsState, cx: &mut CallCx<'_, '_>, p
                     format!("Operation {op} failed."),
                 )
             });
-            let snapshot = call.clone();
-            engine::state_change(cx, &snapshot, snapshot.previous(), t, error);
+            engine::state_change(cx, call, call.previous(), t, error);
         }
         other => cx.log(LogLevel::Debug, || {
             format!("call notification {other} ignored")
@@ -283,7 +281,7 @@ fn incoming(calls: &mut CallsState, cx: &mut CallCx<'_, '_>, leg: String, messag
     call.slow_start = offer.is_none();
     calls.by_leg.insert(leg.clone(), id.clone());
     calls.calls.insert(id.clone(), call);
-    let call = calls.calls.get_mut(&id).expect("just inserted");
+    let call = calls.get_mut(&id).expect("just inserted");
     match offer {
         Some(sdp_text) => {
             engine::start(call, Goal::Incoming, Step::Describing);
@@ -312,7 +310,7 @@ fn respond_call_update(
     message: &Message,
     session: &SessionParams,
 ) {
-    let Some(call) = calls.calls.get_mut(id) else {
+    let Some(call) = calls.get_mut(id) else {
         return;
     };
     let awaiting = call
@@ -369,8 +367,7 @@ fn respond_call_update(
                 } else {
                     CallState::OnHold
                 };
-                let snapshot = call.clone();
-                engine::state_change(cx, &snapshot, previous, None, None);
+                engine::state_change(cx, call, previous, None, None);
             } else {
                 cx.log(LogLevel::Warn, || {
                     "respondCallUpdate without an outstanding offer ignored".to_owned()
@@ -386,7 +383,7 @@ fn start_call_update(
     id: &CallId,
     offer: Option<String>,
 ) {
-    let Some(call) = calls.calls.get_mut(id) else {
+    let Some(call) = calls.get_mut(id) else {
         return;
     };
     if !matches!(call.state, CallState::Connected | CallState::OnHold) {
@@ -402,10 +399,9 @@ fn start_call_update(
             ErrorCode::CallGenericError,
             "A remote update superseded the operation; try again.",
         );
-        let snapshot = call.clone();
-        engine::operation_failed(cx, &snapshot, &n.goal, e);
+        engine::operation_failed(cx, call, &n.goal, e);
     }
-    let Some(call) = calls.calls.get_mut(id) else {
+    let Some(call) = calls.get_mut(id) else {
         return;
     };
     match offer.filter(|s| !s.is_empty()) {

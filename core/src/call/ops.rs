@@ -234,7 +234,6 @@ fn invalid(operation: &str, call: &Call) -> Error {
 
 fn get<'c>(calls: &'c CallsState, id: &CallId) -> Result<&'c Call, Error> {
     calls
-        .calls
         .get(id)
         .ok_or_else(|| Error::Unknown(format!("call {id}")))
 }
@@ -276,7 +275,7 @@ pub(crate) fn command(
                     state: "not connected".into(),
                 });
             }
-            if call_id.0.is_empty() || calls.calls.contains_key(&call_id) {
+            if call_id.0.is_empty() || calls.contains(&call_id) {
                 return Err(Error::InvalidArgument(format!(
                     "call id {call_id:?} is empty or in use"
                 )));
@@ -338,7 +337,7 @@ pub(crate) fn command(
             }
             let ice_servers = cx.ice_servers();
             let audit = cx.now_mono() + AUDIT_PERIOD_MS;
-            let call = calls.calls.get_mut(&call_id).expect("checked");
+            let call = calls.get_mut(&call_id).expect("checked");
             call.media = media.clone();
             call.bandwidth = bandwidth.resolve();
             // 4.8.0 starts the audit loop at answer(), whatever its outcome.
@@ -441,7 +440,7 @@ pub(crate) fn command(
             if !media.audio && !media.video {
                 return Err(Error::InvalidArgument("no media to add".into()));
             }
-            let call = calls.calls.get_mut(&call_id).expect("checked");
+            let call = calls.get_mut(&call_id).expect("checked");
             call.bandwidth = bandwidth.resolve();
             engine::start(
                 call,
@@ -472,7 +471,7 @@ pub(crate) fn command(
             if call.state != CallState::Connected || call.negotiation.is_some() {
                 return Err(invalid("remove media", call));
             }
-            let call = calls.calls.get_mut(&call_id).expect("checked");
+            let call = calls.get_mut(&call_id).expect("checked");
             call.bandwidth = bandwidth.resolve();
             engine::start(
                 call,
@@ -567,8 +566,7 @@ pub(crate) fn command(
             }
             let address = destination(cx, &dest)?;
             let leg = call.leg.clone().unwrap_or_default();
-            calls.calls.get_mut(&call_id).expect("checked").local_op =
-                Some(LocalOp::DirectTransfer);
+            calls.get_mut(&call_id).expect("checked").local_op = Some(LocalOp::DirectTransfer);
             let body = rest::control(json!({"type": "transfer", "address": address}));
             cx.send(
                 &call_id,
@@ -597,11 +595,11 @@ pub(crate) fn command(
                 CallDirection::Outgoing => b.to.clone(),
                 CallDirection::Incoming => b.from.clone(),
             };
-            calls.calls.get_mut(&call_id).expect("checked").local_op =
+            calls.get_mut(&call_id).expect("checked").local_op =
                 Some(LocalOp::ConsultativeTransfer {
                     other: other.clone(),
                 });
-            calls.calls.get_mut(&other).expect("checked").local_op =
+            calls.get_mut(&other).expect("checked").local_op =
                 Some(LocalOp::ConsultativeTransfer {
                     other: call_id.clone(),
                 });
@@ -649,7 +647,7 @@ pub(crate) fn command(
             );
             calls.calls.insert(new_id.clone(), call);
             for id in [&call_id, &other] {
-                calls.calls.get_mut(id).expect("checked").local_op = Some(LocalOp::Join);
+                calls.get_mut(id).expect("checked").local_op = Some(LocalOp::Join);
             }
             let ice_servers = cx.ice_servers();
             cx.media(
@@ -684,7 +682,7 @@ fn local_update(
     goal: Goal,
     direction: Option<Direction>,
 ) {
-    let call = calls.calls.get_mut(id).expect("checked by the caller");
+    let call = calls.get_mut(id).expect("checked by the caller");
     engine::start(call, goal, Step::Describing);
     cx.media(
         id,
@@ -718,7 +716,7 @@ fn set_muted(
         }
     }
     for (call_id, ts) in by_call {
-        if let Some(call) = calls.calls.get_mut(&call_id) {
+        if let Some(call) = calls.get_mut(&call_id) {
             for t in &ts {
                 if let Some(track) = call.tracks.get_mut(t) {
                     track.muted = muted;
@@ -744,7 +742,7 @@ pub(crate) fn on_http(
     reply: http::Reply,
 ) {
     let outcome = rest::outcome(reply);
-    let Some(call) = calls.calls.get_mut(id) else {
+    let Some(call) = calls.get_mut(id) else {
         cx.log(LogLevel::Debug, || {
             format!("answer for unknown call {id} ignored")
         });
@@ -770,7 +768,7 @@ pub(crate) fn on_http(
                 Some(leg) => {
                     call.leg = Some(leg.clone());
                     calls.by_leg.insert(leg, id.clone());
-                    let call = calls.calls.get_mut(id).expect("present");
+                    let call = calls.get_mut(id).expect("present");
                     call.state = CallState::Initiated;
                     if let Some(n) = &mut call.negotiation {
                         n.step = Step::AwaitingAnswer;
@@ -821,8 +819,7 @@ pub(crate) fn on_http(
                 call.local_hold = false;
                 call.remote_hold = false;
                 call.start_time = Some(cx.now_wall());
-                let snapshot = call.clone();
-                engine::state_change(cx, &snapshot, previous, None, None);
+                engine::state_change(cx, call, previous, None, None);
             }
         }
         (CallRequest::Answer | CallRequest::Update | CallRequest::Respond, Outcome::Err(e, _)) => {
@@ -858,8 +855,7 @@ pub(crate) fn on_http(
         }
         (CallRequest::Reject | CallRequest::Forward, Outcome::Err(e, _)) => {
             call.error = Some(e.clone());
-            let snapshot = call.clone();
-            engine::state_change(cx, &snapshot, snapshot.previous(), None, Some(e));
+            engine::state_change(cx, call, call.previous(), None, Some(e));
         }
         (CallRequest::End, outcome) => {
             if let Outcome::Err(e, _) = outcome {
@@ -904,7 +900,7 @@ pub(crate) fn on_http(
                 Some(e.clone()),
             );
             for o in others {
-                if let Some(c) = calls.calls.get_mut(&o) {
+                if let Some(c) = calls.get_mut(&o) {
                     c.local_op = None;
                     let snapshot = c.clone();
                     engine::state_change(
@@ -949,7 +945,7 @@ pub(crate) fn on_http(
                         ),
                     };
                     for o in &originals {
-                        if let Some(c) = calls.calls.get_mut(o) {
+                        if let Some(c) = calls.get_mut(o) {
                             c.local_op = None;
                         }
                     }
@@ -990,7 +986,7 @@ pub(crate) fn on_timeout(calls: &mut CallsState, cx: &mut CallCx<'_, '_>) {
         .collect();
     for (id, cancel, audit) in due {
         if cancel {
-            let live = calls.calls.get_mut(&id).map(|c| {
+            let live = calls.get_mut(&id).map(|c| {
                 c.cancel_at = None;
                 matches!(c.state, CallState::Ringing | CallState::Initiated)
             });
@@ -999,7 +995,7 @@ pub(crate) fn on_timeout(calls: &mut CallsState, cx: &mut CallCx<'_, '_>) {
             }
         }
         if audit {
-            let Some(call) = calls.calls.get_mut(&id) else {
+            let Some(call) = calls.get_mut(&id) else {
                 continue;
             };
             call.audit_at = None;

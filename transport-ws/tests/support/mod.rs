@@ -3,9 +3,23 @@
 //! requests, upgrades the notification channel to a WebSocket, and records
 //! everything it sees. It is not an emulator: it knows one user, one
 //! subscription path and one channel path.
+//!
+//! It also answers the call requests minimally, so that one client alone can
+//! complete a call: a call start gets leg [`OUTGOING_LEG`] and is followed by
+//! the `ringing` and `respondCallUpdate` (answer) notifications a gateway
+//! would push; a `startCallUpdate` (hold, unhold) gets its answer, inactive
+//! when the offer was; other leg updates, deletes and dispositions get 200.
+//!
+//! A real gateway pushes those notifications at least a round trip to the
+//! far end after its 200, so the client has long read the 200 (and learnt
+//! the leg) when they arrive. Here they would race it: the 200 and the
+//! frames reach the client's driver through different tasks. So they are
+//! held until the client's driver takes the 200 in, which [`Gate`] (a
+//! [`Recorder`] on the client) reports: no race, and no sleeps.
 
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
@@ -28,8 +42,8 @@ use futures_lite::{future, StreamExt};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use kandy_core::{Config, Event};
-use kandy_transport_ws::Events;
+use kandy_core::{Config, Effect, Event, Input, InputKind, RequestId};
+use kandy_transport_ws::{Events, Recorder};
 use serde_json::{json, Value};
 use smol::{Async, Task, Timer};
 use smol_hyper::rt::FuturesIo;
@@ -38,6 +52,14 @@ pub const USER: &str = "alice@example.com";
 pub const PASSWORD: &str = "alice";
 pub const SUBSCRIPTION: &str = "/rest/version/1/user/alice@example.com/subscription/sub-1";
 pub const CHANNEL: &str = "/rest/version/1/user/alice@example.com/notification/websocket/chan-1";
+/// Where calls are started (POST).
+pub const CALL_CONTROL: &str = "/rest/version/1/user/alice@example.com/callControl";
+/// Call legs live under this path, by `sessionData`.
+pub const CALL_SESSIONS: &str = "/rest/version/1/user/alice@example.com/callControl/callSessions/";
+/// Incoming calls are rejected and forwarded here (POST).
+pub const CALL_DISPOSITION: &str = "/rest/version/1/user/alice@example.com/calldisposition";
+/// The leg every outgoing call gets.
+pub const OUTGOING_LEG: &str = "SA-1";
 
 pub const CA_PEM: &[u8] = include_bytes!("../certs/ca.pem");
 const SERVER_PEM: &[u8] = include_bytes!("../certs/server.pem");
@@ -103,18 +125,126 @@ enum Control {
     Close,
 }
 
+/// Notifications waiting for the client to take in the answer to a
+/// request.
+struct Held {
+    method: String,
+    path: String,
+    frames: Vec<String>,
+}
+
 struct Shared {
     behaviour: Mutex<Behaviour>,
     seen: Mutex<Vec<Seen>>,
     notify: async_channel::Sender<()>,
     sockets: Mutex<Vec<async_channel::Sender<Control>>>,
     connections: AtomicUsize,
+    held: Mutex<Vec<Held>>,
+    event_ids: AtomicUsize,
+    sdp_versions: AtomicUsize,
 }
 
 impl Shared {
     fn record(&self, seen: Seen) {
         self.seen.lock().unwrap().push(seen);
         let _ = self.notify.try_send(());
+    }
+
+    fn push(&self, text: &str) {
+        for s in self.sockets.lock().unwrap().iter() {
+            let _ = s.try_send(Control::Send(text.to_owned()));
+        }
+    }
+
+    /// Pushes `frames` once the client took in the answer to this request.
+    fn hold(&self, method: &str, path: &str, frames: Vec<String>) {
+        self.held.lock().unwrap().push(Held {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            frames,
+        });
+    }
+
+    /// The client took in an answer to `method path`: push what it held.
+    fn release(&self, method: &str, path: &str) {
+        let due: Vec<Held> = {
+            let mut held = self.held.lock().unwrap();
+            let (due, kept) = held
+                .drain(..)
+                .partition(|h| h.method == method && h.path == path);
+            *held = kept;
+            due
+        };
+        for h in due {
+            for f in &h.frames {
+                self.push(f);
+            }
+        }
+    }
+
+    /// A call notification, with a fresh `eventId`.
+    fn notification(&self, event_type: &str, session: Value) -> String {
+        let n = self.event_ids.fetch_add(1, Ordering::SeqCst) + 1;
+        call_notification(event_type, &format!("gw-{n}"), session)
+    }
+
+    /// The far end's SDP, each one a new version.
+    fn far_sdp(&self, direction: &str) -> String {
+        let v = self.sdp_versions.fetch_add(1, Ordering::SeqCst) + 2;
+        far_end_sdp(v, direction)
+    }
+}
+
+/// A call notification from bob, as the gateway sends it.
+pub fn call_notification(event_type: &str, event_id: &str, session: Value) -> String {
+    json!({"notificationMessage": {
+        "eventType": event_type,
+        "eventId": event_id,
+        "sessionParams": session,
+        "callNotificationParams": {
+            "remoteName": "Bob", "remoteDisplayNumber": "bob@example.com",
+            "callerName": "Bob", "callerDisplayNumber": "bob@example.com"
+        }
+    }})
+    .to_string()
+}
+
+/// The far end's audio SDP at `version`, with `direction` (`sendrecv`,
+/// `inactive`, ...).
+pub fn far_end_sdp(version: usize, direction: &str) -> String {
+    format!("v=0\r\no=- 777 {version} IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111 126\r\nc=IN IP4 127.0.0.1\r\na=ice-ufrag:b\r\na=ice-pwd:bpwd\r\na=fingerprint:sha-256 CC:DD\r\na=setup:active\r\na=mid:0\r\na={direction}\r\na=rtpmap:111 opus/48000/2\r\na=rtpmap:126 telephone-event/8000\r\n")
+}
+
+/// Tells the gateway when the client's driver took in the answer to a
+/// request, so notifications that must follow it are pushed only then.
+/// Give it to the client with `ClientBuilder::recorder`.
+pub struct Gate {
+    shared: Arc<Shared>,
+    requests: HashMap<RequestId, (String, String)>,
+}
+
+impl Recorder for Gate {
+    fn input(&mut self, input: &Input) {
+        // Called before the core reduces the input: anything pushed now
+        // reaches the driver after it.
+        if let InputKind::HttpResponse { id, .. } = &input.kind {
+            if let Some((method, path)) = self.requests.remove(id) {
+                self.shared.release(&method, &path);
+            }
+        }
+    }
+
+    fn effect(&mut self, effect: &Effect) {
+        if let Effect::Http(r) = effect {
+            let path = r
+                .url
+                .split_once("://")
+                .and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]))
+                .unwrap_or("/");
+            let path = path.split('?').next().unwrap_or(path);
+            self.requests
+                .insert(r.id, (r.method.as_str().to_owned(), path.to_owned()));
+        }
     }
 }
 
@@ -137,6 +267,9 @@ impl FakeGateway {
             notify,
             sockets: Mutex::new(Vec::new()),
             connections: AtomicUsize::new(0),
+            held: Mutex::new(Vec::new()),
+            event_ids: AtomicUsize::new(0),
+            sdp_versions: AtomicUsize::new(0),
         });
         let s = shared.clone();
         let accept = smol::spawn(async move {
@@ -205,8 +338,14 @@ impl FakeGateway {
 
     /// Sends a text frame on every open socket.
     pub fn push(&self, text: &str) {
-        for s in self.shared.sockets.lock().unwrap().iter() {
-            let _ = s.try_send(Control::Send(text.to_owned()));
+        self.shared.push(text);
+    }
+
+    /// The recorder that lets held notifications go (see [`Gate`]).
+    pub fn gate(&self) -> Gate {
+        Gate {
+            shared: self.shared.clone(),
+            requests: HashMap::new(),
         }
     }
 
@@ -345,6 +484,53 @@ async fn route(
         ("DELETE", SUBSCRIPTION) => json_response(
             StatusCode::OK,
             r#"{"subscribeResponse":{"statusCode":0}}"#.into(),
+        ),
+        ("POST", CALL_CONTROL) => {
+            // A call start: the far end rings, then answers.
+            let sdp = shared.far_sdp("sendrecv");
+            let frames = vec![
+                shared.notification("ringing", json!({"sessionData": OUTGOING_LEG})),
+                shared.notification(
+                    "respondCallUpdate",
+                    json!({"sessionData": OUTGOING_LEG, "sdp": sdp}),
+                ),
+            ];
+            shared.hold(&method, &path, frames);
+            json_response(
+                StatusCode::OK,
+                json!({"callControlResponse": {"statusCode": 0, "sessionData": OUTGOING_LEG}})
+                    .to_string(),
+            )
+        }
+        ("PUT", p) if p.starts_with(CALL_SESSIONS) => {
+            let leg = &p[CALL_SESSIONS.len()..];
+            let request = serde_json::from_str::<Value>(&body).unwrap_or(Value::Null);
+            let request = &request["callControlRequest"];
+            if request["type"] == "startCallUpdate" {
+                // The far end agrees to the update, mirroring a hold.
+                let offer = request["sdp"].as_str().unwrap_or("");
+                let direction = if offer.contains("a=inactive") {
+                    "inactive"
+                } else {
+                    "sendrecv"
+                };
+                let sdp = shared.far_sdp(direction);
+                let frames = vec![shared
+                    .notification("respondCallUpdate", json!({"sessionData": leg, "sdp": sdp}))];
+                shared.hold(&method, &path, frames);
+            }
+            json_response(
+                StatusCode::OK,
+                r#"{"callControlResponse":{"statusCode":0}}"#.into(),
+            )
+        }
+        ("DELETE", p) if p.starts_with(CALL_SESSIONS) => json_response(
+            StatusCode::OK,
+            r#"{"callControlResponse":{"statusCode":0}}"#.into(),
+        ),
+        ("POST", CALL_DISPOSITION) => json_response(
+            StatusCode::OK,
+            r#"{"callDispositionResponse":{"statusCode":0}}"#.into(),
         ),
         _ => json_response(
             StatusCode::NOT_FOUND,
