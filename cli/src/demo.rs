@@ -5,10 +5,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_lite::{future, StreamExt};
-use kandy::{Client, Config, Credentials, Effect, Event, Events, Recorder};
+use kandy::{
+    BandwidthOptions, CallId, CallState, Client, Config, Credentials, Effect, Event, Events,
+    FakeEngine, MakeOptions, MediaOptions, Recorder,
+};
 use kandy_gateway::server::{Server, ServerConfig, ServerHandle};
 use kandy_gateway::{Gateway, GatewayConfig, Users};
 use serde_json::json;
+use std::sync::Mutex;
 
 use crate::report::Report;
 
@@ -64,6 +68,10 @@ impl Recorder for PingWatch {
 struct User {
     name: &'static str,
     client: Client,
+    /// For the demo's flow control (the printer has its own stream).
+    waiter: Events,
+    /// The scripted media engine (the real one is the str0m engine).
+    engine: Arc<Mutex<FakeEngine>>,
     pings: async_channel::Receiver<Instant>,
     /// Prints the user's events as they arrive.
     printer: smol::Task<()>,
@@ -76,10 +84,13 @@ async fn session(report: Arc<Report>, gateway: &ServerHandle) -> Result<(), Stri
     let mut users = Vec::new();
     for (seed, name) in [(1, "alice"), (2, "bob")] {
         let (tx, pings) = async_channel::bounded(16);
+        let engine = Arc::new(Mutex::new(FakeEngine::new(name)));
         let client = Client::builder(config.clone(), seed)
             .recorder(PingWatch(tx))
+            .media_engine(Arc::clone(&engine))
             .build()
             .map_err(|e| e.to_string())?;
+        let waiter = client.events();
         let printer = smol::spawn(print_events(Arc::clone(&report), name, client.events()));
         let username = format!("{name}@example.com");
         report.step(
@@ -106,6 +117,8 @@ async fn session(report: Arc<Report>, gateway: &ServerHandle) -> Result<(), Stri
         users.push(User {
             name,
             client,
+            waiter,
+            engine,
             pings,
             printer,
         });
@@ -146,6 +159,8 @@ async fn session(report: Arc<Report>, gateway: &ServerHandle) -> Result<(), Stri
         ));
     }
 
+    call_step(&report, &mut users).await?;
+
     for u in &users {
         u.client
             .disconnect()
@@ -173,9 +188,94 @@ async fn session(report: Arc<Report>, gateway: &ServerHandle) -> Result<(), Stri
     report.step(
         "demo",
         "done",
-        &format!("done: {expected} users connected, kept alive and disconnected"),
+        &format!(
+            "done: {expected} users connected, kept alive, called each other and disconnected"
+        ),
         json!({}),
     );
+    Ok(())
+}
+
+/// Waits for an event matching `pick` on a user's flow-control stream.
+async fn wait_for<T>(
+    u: &mut User,
+    what: &str,
+    mut pick: impl FnMut(&Event) -> Option<T>,
+) -> Result<T, String> {
+    while let Some(e) = u.waiter.next().await {
+        if let Some(t) = pick(&e) {
+            return Ok(t);
+        }
+    }
+    Err(format!(
+        "{}: the event stream ended while waiting for {what}",
+        u.name
+    ))
+}
+
+fn state_of(e: &Event, want: CallState) -> Option<()> {
+    matches!(e, Event::CallStateChange { state, error: None, .. } if *state == want).then_some(())
+}
+
+/// Alice calls bob, bob answers, alice holds and resumes, sends DTMF and
+/// hangs up (signalling through the gateway; the media engine is the
+/// scripted one, so no packets flow).
+async fn call_step(report: &Report, users: &mut [User]) -> Result<(), String> {
+    let [alice, bob] = users else {
+        return Err("the demo needs two users".into());
+    };
+    let err = |e: kandy::Error| e.to_string();
+    let a: CallId = alice
+        .client
+        .call()
+        .make("bob", MediaOptions::audio(), MakeOptions::new())
+        .await
+        .map_err(err)?;
+    let b = wait_for(bob, "the incoming call", |e| match e {
+        Event::CallReceive { call_id } => Some(call_id.clone()),
+        _ => None,
+    })
+    .await?;
+    bob.client
+        .call()
+        .answer(&b, MediaOptions::audio(), BandwidthOptions::default())
+        .await
+        .map_err(err)?;
+    wait_for(alice, "the answer", |e| state_of(e, CallState::Connected)).await?;
+    wait_for(bob, "connected", |e| state_of(e, CallState::Connected)).await?;
+    report.step("demo", "call", "alice and bob are in a call", json!({}));
+
+    alice.client.call().hold(&a).await.map_err(err)?;
+    wait_for(alice, "hold", |e| state_of(e, CallState::OnHold)).await?;
+    wait_for(bob, "remote hold", |e| state_of(e, CallState::OnHold)).await?;
+    alice.client.call().unhold(&a).await.map_err(err)?;
+    wait_for(alice, "unhold", |e| state_of(e, CallState::Connected)).await?;
+    wait_for(bob, "remote unhold", |e| state_of(e, CallState::Connected)).await?;
+
+    alice
+        .client
+        .call()
+        .send_dtmf(&a, "1234#", None, None)
+        .await
+        .map_err(err)?;
+    let sent = alice
+        .engine
+        .lock()
+        .map(|e| e.peers.get(&a).map(|p| p.dtmf.clone()).unwrap_or_default())
+        .unwrap_or_default();
+    report.step(
+        "alice",
+        "dtmf",
+        &format!("DTMF {sent} handed to the media engine"),
+        json!({"tones": sent}),
+    );
+    if sent != "1234#" {
+        return Err(format!("DTMF tones {sent:?} instead of \"1234#\""));
+    }
+
+    alice.client.call().end(&a).await.map_err(err)?;
+    wait_for(bob, "the hang-up", |e| state_of(e, CallState::Ended)).await?;
+    report.step("demo", "call", "the call is over on both sides", json!({}));
     Ok(())
 }
 
@@ -183,6 +283,9 @@ async fn session(report: Arc<Report>, gateway: &ServerHandle) -> Result<(), Stri
 async fn print_events(report: Arc<Report>, name: &'static str, mut events: Events) {
     while let Some(event) = events.next().await {
         let (step, text) = describe(&event);
+        if text.is_empty() {
+            continue;
+        }
         let fields = serde_json::to_value(&event).unwrap_or_default();
         report.step(name, step, &text, json!({"event": fields}));
     }
@@ -233,6 +336,35 @@ fn describe(event: &Event) -> (&'static str, String) {
             format!("subscription refreshed (failure: {is_failure})"),
         ),
         Event::AuthError { error } => ("auth:error", format!("error: {error}")),
+        Event::CallStart { .. } => ("call:start", "calling: the gateway has the call".into()),
+        Event::CallReceive { .. } => ("call:receive", "incoming call ringing".into()),
+        Event::CallStateChange {
+            state,
+            previous,
+            transition,
+            error,
+            ..
+        } => {
+            let mut text = format!("call {:?} -> {state:?}", previous.state);
+            if let Some(t) = transition.as_ref().and_then(|t| t.reason_text.clone()) {
+                text.push_str(&format!(" ({t})"));
+            }
+            if let Some(e) = error {
+                text.push_str(&format!(" error {e}"));
+            }
+            ("call:stateChange", text)
+        }
+        Event::CallNewTrack { local, .. } => (
+            "call:newTrack",
+            format!("{} track added", if *local { "local" } else { "remote" }),
+        ),
+        Event::CallTrackEnded { local, .. } => (
+            "call:trackEnded",
+            format!("{} track ended", if *local { "local" } else { "remote" }),
+        ),
+        Event::NotificationReceived { .. } | Event::UnknownNotification { .. } => {
+            ("notification", String::new())
+        }
         other => ("event", format!("{other:?}")),
     }
 }
