@@ -281,18 +281,22 @@ impl Client {
         }
         let expose_payloads = actions.expose_payloads;
         let expose_secrets = self.config.logs.expose_secrets;
-        self.out.log(actions.level, "kandy::action", || {
-            if expose_payloads {
-                let json = if expose_secrets {
-                    secret::with_secrets_exposed(|| serde_json::to_string(input))
+        self.out.log(
+            actions.level,
+            "kandy::action",
+            || -> std::borrow::Cow<'static, str> {
+                if expose_payloads {
+                    let json = if expose_secrets {
+                        secret::with_secrets_exposed(|| serde_json::to_string(input))
+                    } else {
+                        serde_json::to_string(input)
+                    };
+                    format!("{name} {}", json.unwrap_or_default()).into()
                 } else {
-                    serde_json::to_string(input)
-                };
-                format!("{name} {}", json.unwrap_or_default())
-            } else {
-                name.to_owned()
-            }
-        });
+                    name.into()
+                }
+            },
+        );
     }
 
     fn command(&mut self, command: Command) -> Result<(), Error> {
@@ -555,7 +559,7 @@ impl Client {
                     return;
                 }
                 let cap = self.config.notifications.id_cache_length;
-                self.state.notifications.ids.insert(key.to_owned(), cap);
+                self.state.notifications.ids.insert(key, cap);
             }
             None => self.out.log(LogLevel::Debug, TARGET, || {
                 "notification without eventId: not de-duplicated".to_owned()

@@ -143,7 +143,12 @@ impl Ctx<'_> {
         self.out.push(effect);
     }
 
-    pub fn log(&mut self, level: LogLevel, target: &'static str, message: impl FnOnce() -> String) {
+    pub fn log<M: Into<std::borrow::Cow<'static, str>>>(
+        &mut self,
+        level: LogLevel,
+        target: &'static str,
+        message: impl FnOnce() -> M,
+    ) {
         self.out.log(level, target, message);
     }
 }

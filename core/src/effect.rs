@@ -119,7 +119,7 @@ pub struct LogRecord {
     /// The feature that logged it (`kandy::session`, `kandy::action`, ...).
     pub target: std::borrow::Cow<'static, str>,
     /// The message.
-    pub message: String,
+    pub message: std::borrow::Cow<'static, str>,
 }
 
 /// `Debug` goes through the redacting serializer, so `{:?}` in a log line

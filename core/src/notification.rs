@@ -11,6 +11,7 @@ use std::borrow::Cow;
 use std::collections::{HashSet, VecDeque};
 use std::fmt;
 use std::io::Read;
+use std::sync::Arc;
 
 use crate::input::{NotificationChannel, RequestId};
 
@@ -199,8 +200,9 @@ pub(crate) fn read_frame(text: &str) -> Result<Frame, serde_json::Error> {
 /// however many notifications arrive.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct IdCache {
-    order: VecDeque<String>,
-    set: HashSet<String>,
+    // One allocation per id, shared by the queue and the set.
+    order: VecDeque<Arc<str>>,
+    set: HashSet<Arc<str>>,
 }
 
 impl IdCache {
@@ -210,7 +212,7 @@ impl IdCache {
     }
 
     /// Remembers an id, forgetting the oldest ones beyond `cap`.
-    pub fn insert(&mut self, id: String, cap: usize) {
+    pub fn insert(&mut self, id: impl Into<Arc<str>>, cap: usize) {
         if cap == 0 {
             return;
         }
@@ -219,7 +221,8 @@ impl IdCache {
                 self.set.remove(&old);
             }
         }
-        self.set.insert(id.clone());
+        let id = id.into();
+        self.set.insert(Arc::clone(&id));
         self.order.push_back(id);
     }
 
@@ -236,13 +239,16 @@ impl IdCache {
 
 impl Serialize for IdCache {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.order.serialize(s)
+        s.collect_seq(self.order.iter().map(|id| &**id))
     }
 }
 
 impl<'de> Deserialize<'de> for IdCache {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let order = VecDeque::<String>::deserialize(d)?;
+        let order: VecDeque<Arc<str>> = VecDeque::<String>::deserialize(d)?
+            .into_iter()
+            .map(Arc::from)
+            .collect();
         let set = order.iter().cloned().collect();
         Ok(IdCache { order, set })
     }

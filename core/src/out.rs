@@ -31,17 +31,17 @@ impl Out {
         level != LogLevel::Silent && self.level.is_some_and(|max| level <= max)
     }
 
-    pub(crate) fn log(
+    pub(crate) fn log<M: Into<std::borrow::Cow<'static, str>>>(
         &mut self,
         level: LogLevel,
         target: &'static str,
-        message: impl FnOnce() -> String,
+        message: impl FnOnce() -> M,
     ) {
         if self.enabled(level) {
             self.queue.push_back(Effect::Log(LogRecord {
                 level,
                 target: target.into(),
-                message: message(),
+                message: message().into(),
             }));
         }
     }

@@ -39,7 +39,7 @@ fn transcript() -> String {
             let _ = client.handle(input);
             while let Some(e) = client.poll_effect() {
                 if let Effect::Log(r) = &e {
-                    out.push(r.message.clone());
+                    out.push(r.message.to_string());
                 }
                 out.push(serde_json::to_string(&e).unwrap());
                 if let Effect::Http(r) = &e {

@@ -1183,7 +1183,7 @@ fn gone_ends_the_session_without_a_delete() {
         },
         |s| {
             s.session = Default::default();
-            s.notifications.ids.insert("\"ev-gone\"".into(), 100);
+            s.notifications.ids.insert("\"ev-gone\"", 100);
         },
     );
     t.expect_ws_close(socket);

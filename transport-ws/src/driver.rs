@@ -439,7 +439,7 @@ impl Driver {
 fn emit(record: &LogRecord) {
     use kandy_core::config::LogLevel;
     let target: &str = &record.target;
-    let message = record.message.as_str();
+    let message: &str = &record.message;
     match record.level {
         LogLevel::Error => {
             tracing::error!(target: "kandy_core", kandy_target = target, "{message}")

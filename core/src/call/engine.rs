@@ -61,7 +61,11 @@ impl CallCx<'_, '_> {
         CallId(self.rng.hex_id())
     }
 
-    pub fn log(&mut self, level: LogLevel, message: impl FnOnce() -> String) {
+    pub fn log<M: Into<std::borrow::Cow<'static, str>>>(
+        &mut self,
+        level: LogLevel,
+        message: impl FnOnce() -> M,
+    ) {
         self.ctx.log(level, TARGET, message);
     }
 
