@@ -88,6 +88,8 @@ pub(crate) struct Driver {
     /// Handed to the engine with every command. The driver's clone also
     /// keeps the media queue open for as long as the driver runs.
     media_sink: MediaSink,
+    /// The application's SDP handlers, run here (not by the engine).
+    sdp_handlers: Vec<crate::sdp_handlers::SdpHandler>,
     http_tasks: HashMap<RequestId, Task<()>>,
     sockets: HashMap<SocketId, Sender<String>>,
     waiters: Vec<Waiter>,
@@ -118,8 +120,10 @@ impl Driver {
         net_tx: Sender<InputKind>,
         engine: Box<dyn MediaEngine>,
         media_sink: MediaSink,
+        sdp_handlers: Vec<crate::sdp_handlers::SdpHandler>,
     ) -> Self {
         Driver {
+            sdp_handlers,
             core,
             clock: Clock::start(),
             hub,
@@ -338,6 +342,30 @@ impl Driver {
                     _ => {}
                 }
                 self.hub.publish(event);
+            }
+            Effect::Media(kandy_core::call::media::MediaCommand {
+                call,
+                op:
+                    kandy_core::call::media::MediaOp::RunSdpHandlers {
+                        sdp,
+                        kind,
+                        endpoint,
+                        bandwidth,
+                    },
+            }) => {
+                let info = crate::sdp_handlers::SdpHandlerInfo {
+                    kind,
+                    endpoint,
+                    bandwidth,
+                };
+                let sdp = crate::sdp_handlers::run(&mut self.sdp_handlers, sdp, &info);
+                let event = MediaEvent {
+                    call,
+                    kind: kandy_core::call::media::MediaEventKind::SdpHandled { sdp },
+                };
+                if self.media_sink.report(event).is_err() {
+                    tracing::warn!(target: TARGET, "SDP handler result dropped: media queue full");
+                }
             }
             Effect::Media(command) => {
                 // In order, on this task: the engine starts the work and

@@ -71,6 +71,7 @@ mod hub;
 pub mod media;
 mod net;
 mod record;
+pub mod sdp_handlers;
 mod ws;
 
 use std::fmt;
@@ -193,6 +194,7 @@ pub struct ClientBuilder {
     public_roots: bool,
     recorder: Option<Box<dyn Recorder>>,
     media_engine: Option<Box<dyn MediaEngine>>,
+    sdp_handlers: Vec<sdp_handlers::SdpHandler>,
     limits: Limits,
 }
 
@@ -204,6 +206,7 @@ impl fmt::Debug for ClientBuilder {
             .field("public_roots", &self.public_roots)
             .field("recorder", &self.recorder.is_some())
             .field("media_engine", &self.media_engine.is_some())
+            .field("sdp_handlers", &self.sdp_handlers.len())
             .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
@@ -258,7 +261,27 @@ impl ClientBuilder {
     }
 
     /// Starts the driver.
-    pub fn build(self) -> Result<Client, Error> {
+    /// Adds an application SDP handler (`call.sdpHandlers`); handlers run
+    /// in the order added, before the built-in ones. See
+    /// [`sdp_handlers::codec_remover`] for `createCodecRemover`.
+    pub fn sdp_handler(
+        mut self,
+        handler: impl FnMut(
+                kandy_core::call::sdp::Sdp,
+                &sdp_handlers::SdpHandlerInfo,
+                &kandy_core::call::sdp::Sdp,
+            ) -> kandy_core::call::sdp::Sdp
+            + Send
+            + 'static,
+    ) -> Self {
+        self.sdp_handlers.push(Box::new(handler));
+        self
+    }
+
+    /// Builds the client and starts its driver.
+    pub fn build(mut self) -> Result<Client, Error> {
+        // The core asks the driver to run them only if it knows they exist.
+        self.config.call.sdp_handlers = u32::try_from(self.sdp_handlers.len()).unwrap_or(u32::MAX);
         let tls = net::tls_connector(&self.extra_roots, self.public_roots)?;
         let spawner = match self.executor {
             Some(ex) => Spawner::Executor(ex),
@@ -292,6 +315,7 @@ impl ClientBuilder {
             net_tx,
             engine,
             media::MediaSink::new(media_tx),
+            self.sdp_handlers,
         );
         spawner
             .spawn(driver.run(self.seed, api_rx, net_rx, media_rx))
@@ -363,6 +387,7 @@ impl Client {
             public_roots: true,
             recorder: None,
             media_engine: None,
+            sdp_handlers: Vec::new(),
             limits: Limits::default(),
         }
     }

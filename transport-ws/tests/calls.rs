@@ -596,3 +596,48 @@ fn an_engine_reporting_from_its_own_task_through_a_one_slot_queue_loses_nothing(
         );
     });
 }
+
+#[test]
+fn application_sdp_handlers_run_in_the_driver_and_reach_the_wire() {
+    run(async {
+        let gw = FakeGateway::start(Behaviour::default());
+        let client = Client::builder(gw.config(json!({})), 3)
+            .recorder(gw.gate())
+            .media_engine(engine())
+            // `createCodecRemover(['PCMU'])`, then a handler of our own.
+            .sdp_handler(kandy_transport_ws::sdp_handlers::codec_remover(vec![
+                kandy_core::call::sdp::CodecSpec::named("PCMU"),
+            ]))
+            .sdp_handler(|mut sdp, info, _original| {
+                sdp.session.push(kandy_core::call::sdp::Line {
+                    kind: 'a',
+                    value: format!("x-app:{:?}", info.endpoint),
+                });
+                sdp
+            })
+            .build()
+            .unwrap();
+        let mut events = client.events();
+        client
+            .connect(Credentials::password(USER, PASSWORD))
+            .await
+            .unwrap();
+        gw.wait_count(1, |s| matches!(s, Seen::WsOpened { .. }))
+            .await;
+        connected_call(&client, &mut events).await;
+        let start_body = gw
+            .seen()
+            .iter()
+            .find_map(|s| match s {
+                Seen::Http {
+                    method, path, body, ..
+                } if method == "POST" && path.ends_with("/callControl") => Some(body.clone()),
+                _ => None,
+            })
+            .expect("the start request");
+        let b: serde_json::Value = serde_json::from_str(&start_body).unwrap();
+        let sdp = b["callControlRequest"]["sdp"].as_str().unwrap();
+        assert!(sdp.contains("a=x-app:Local"), "{sdp}");
+        assert!(!sdp.contains("PCMU"), "the codec remover ran: {sdp}");
+    });
+}
