@@ -88,8 +88,35 @@ pub enum InputKind {
     },
     /// The deadline from `poll_timeout` passed.
     Timeout,
-    /// The media engine reports about a call.
-    Media(crate::call::media::MediaEvent),
+    /// The media engine reports about a call. Serialized under `report`
+    /// (`{"kind":"media","report":{…}}`): flattened, the report's own
+    /// `kind` field (offer/answer) would collide with this enum's tag and
+    /// the input would not deserialize (a recording could not replay).
+    Media(#[serde(with = "media_report")] crate::call::media::MediaEvent),
+}
+
+/// The `report` wrapper of [`InputKind::Media`].
+mod media_report {
+    use crate::call::media::MediaEvent;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize)]
+    struct Out<'a> {
+        report: &'a MediaEvent,
+    }
+
+    #[derive(Deserialize)]
+    struct In {
+        report: MediaEvent,
+    }
+
+    pub(super) fn serialize<S: Serializer>(e: &MediaEvent, s: S) -> Result<S::Ok, S::Error> {
+        Out { report: e }.serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<MediaEvent, D::Error> {
+        In::deserialize(d).map(|w| w.report)
+    }
 }
 
 impl InputKind {

@@ -53,6 +53,7 @@ pub mod input;
 pub mod notification;
 mod out;
 pub mod platform;
+pub mod replay;
 mod rng;
 pub mod secret;
 pub mod session;

@@ -1195,3 +1195,88 @@ fn a_failed_start_ends_the_call_with_the_gateways_error() {
         vec![(CallState::Ended, Some(ErrorCode::CallUserMediaError))]
     );
 }
+
+#[test]
+fn anonymous_call_me_calls_use_their_own_paths_and_wrapper() {
+    let mut r = Rig::new(|_| {});
+    let id = CallId::new("anon");
+    r.call(CallCommand::MakeAnonymous {
+        call_id: id.clone(),
+        destination: "sip:support@example.com".into(),
+        media: MediaOptions::audio(),
+        bandwidth: BandwidthOptions::default(),
+        anonymous: kandy_core::call::Anonymous {
+            account: "acme".into(),
+            from: "sip:guest@example.com".into(),
+        },
+    })
+    .unwrap();
+    let (http, _) = r.take();
+    assert_eq!(
+        http[0].url,
+        "https://gw.test:443/rest/version/1/anonymous/acme/callMe"
+    );
+    let b = body(&http[0]);
+    assert_eq!(b["callMeRequest"]["type"], "callStart");
+    assert_eq!(b["callMeRequest"]["from"], "sip:guest@example.com");
+    assert_eq!(
+        b["callMeRequest"]["notifyChannelId"], "1",
+        "the channel path's last segment (/n/1)"
+    );
+    r.respond(HttpOutcome::json(
+        200,
+        r#"{"callMeResponse":{"statusCode":0,"sessionData":"SM-1"}}"#,
+    ));
+    assert_eq!(
+        r.take().1,
+        vec![Event::CallStart {
+            call_id: id.clone(),
+            error: None
+        }]
+    );
+    r.notify(
+        "respondCallUpdate",
+        json!({"sessionData": "SM-1", "sdp": peer_sdp("sendrecv")}),
+        json!({}),
+    );
+    assert_eq!(changes(&r.take().1), vec![(CallState::Connected, None)]);
+    r.call(CallCommand::Hold {
+        call_id: id.clone(),
+    })
+    .unwrap();
+    let (http, _) = r.take();
+    assert_eq!(
+        http[0].url,
+        "https://gw.test:443/rest/version/1/anonymous/acme/callMe/callSessions/SM-1"
+    );
+    assert_eq!(body(&http[0])["callMeRequest"]["type"], "startCallUpdate");
+    r.ok();
+    r.notify(
+        "respondCallUpdate",
+        json!({"sessionData": "SM-1", "sdp": peer_sdp("inactive")}),
+        json!({}),
+    );
+    r.call(CallCommand::End { call_id: id }).unwrap();
+    let (http, _) = r.take();
+    assert_eq!(
+        (http[0].method, http[0].url.as_str()),
+        (
+            Method::Delete,
+            "https://gw.test:443/rest/version/1/anonymous/acme/callMe/callSessions/SM-1"
+        )
+    );
+    // Without an account it is refused.
+    assert!(matches!(
+        r.call(CallCommand::MakeAnonymous {
+            call_id: CallId::new("x"),
+            destination: "bob".into(),
+            media: MediaOptions::audio(),
+            bandwidth: BandwidthOptions::default(),
+            anonymous: kandy_core::call::Anonymous {
+                account: " ".into(),
+                from: "a".into()
+            },
+        }),
+        Err(Error::InvalidArgument(_))
+    ));
+}

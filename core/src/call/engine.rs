@@ -103,6 +103,52 @@ impl CallCx<'_, '_> {
     ) -> bool {
         rest::send(self.ctx, self.session, call, request, method, path, body)
     }
+
+    /// A `callControl` request on a call (optionally on its leg), or the
+    /// `callMe` form for an anonymous call: the same request under
+    /// `/anonymous/{account}/callMe` with a `callMeRequest` wrapper.
+    pub fn send_control(
+        &mut self,
+        call: &Call,
+        request: CallRequest,
+        method: Method,
+        leg: Option<&str>,
+        fields: Option<serde_json::Value>,
+    ) -> bool {
+        let (base, resource, wrapper) = match &call.anonymous {
+            Some(a) => (
+                rest::anonymous_base(self.session, &a.account),
+                "/callMe",
+                "callMeRequest",
+            ),
+            None => (
+                rest::base(self.session),
+                "/callControl",
+                "callControlRequest",
+            ),
+        };
+        let Some(base) = base else { return false };
+        let mut url = format!("{base}{resource}");
+        if let Some(leg) = leg {
+            url.push_str("/callSessions/");
+            url.push_str(&crate::http::path_segment(leg));
+        }
+        let body = fields.map(|f| {
+            let mut m = serde_json::Map::new();
+            m.insert(wrapper.to_owned(), f);
+            serde_json::Value::Object(m)
+        });
+        rest::send_url(
+            self.ctx,
+            self.session,
+            &call.id,
+            request,
+            method,
+            &url,
+            body,
+        );
+        true
+    }
 }
 
 /// `call:stateChange`.
@@ -479,14 +525,25 @@ fn send_description(
     let leg = call.leg.clone().unwrap_or_default();
     let sent = match goal {
         Goal::Make => {
-            let body = json!({"type": "callStart", "to": call.to, "sdp": sdp_text, "from": own_from(cx, call)});
-            cx.send(
-                id,
-                CallRequest::Start,
-                Method::Post,
-                "/callControl",
-                Some(rest::control(body)),
-            )
+            let mut body = json!({"type": "callStart", "to": call.to, "sdp": sdp_text, "from": own_from(cx, call)});
+            if let Some(a) = &call.anonymous {
+                body["from"] = json!(a.from);
+                // The part of the channel path after `/websocket/` (its last
+                // segment when the gateway lays paths out differently).
+                let channel = cx
+                    .session
+                    .subscription
+                    .as_ref()
+                    .map(|s| s.notification_channel.expose().to_owned())
+                    .unwrap_or_default();
+                let id_part = channel
+                    .split_once("/websocket/")
+                    .map(|(_, id)| id.to_owned())
+                    .or_else(|| channel.rsplit('/').next().map(str::to_owned))
+                    .unwrap_or_default();
+                body["notifyChannelId"] = json!(id_part);
+            }
+            cx.send_control(call, CallRequest::Start, Method::Post, None, Some(body))
         }
         Goal::Answer | Goal::AnswerSlowStart => cx.send(
             id,
@@ -497,23 +554,20 @@ fn send_description(
                 json!({"type": "callAnswer", "sdp": sdp_text}),
             )),
         ),
-        Goal::Hold | Goal::Unhold | Goal::AddMedia { .. } | Goal::RemoveMedia { .. } => cx.send(
-            id,
-            CallRequest::Update,
-            Method::Put,
-            &rest::leg_path(&leg),
-            Some(rest::control(
-                json!({"type": "startCallUpdate", "sdp": sdp_text}),
-            )),
-        ),
-        Goal::Respond { .. } | Goal::RespondSlowStart { .. } => cx.send(
-            id,
+        Goal::Hold | Goal::Unhold | Goal::AddMedia { .. } | Goal::RemoveMedia { .. } => cx
+            .send_control(
+                call,
+                CallRequest::Update,
+                Method::Put,
+                Some(&leg),
+                Some(json!({"type": "startCallUpdate", "sdp": sdp_text})),
+            ),
+        Goal::Respond { .. } | Goal::RespondSlowStart { .. } => cx.send_control(
+            call,
             CallRequest::Respond,
             Method::Put,
-            &rest::leg_path(&leg),
-            Some(rest::control(
-                json!({"type": "respondCallUpdate", "sdp": sdp_text}),
-            )),
+            Some(&leg),
+            Some(json!({"type": "respondCallUpdate", "sdp": sdp_text})),
         ),
         Goal::Join { .. } => {
             let (l1, l2) = join_legs.unwrap_or_default();
@@ -730,13 +784,7 @@ pub(crate) fn media_failed(
             // telling the gateway; kandy-rs hangs up the leg too.
             let _ = goal;
             if let Some(leg) = call.leg.clone() {
-                cx.send(
-                    id,
-                    CallRequest::End,
-                    Method::Delete,
-                    &rest::leg_path(&leg),
-                    None,
-                );
+                cx.send_control(call, CallRequest::End, Method::Delete, Some(&leg), None);
             }
             let e = BasicError::new(
                 ErrorCode::CallGenericError,

@@ -234,6 +234,16 @@ pub struct Negotiation {
     pub step: Step,
 }
 
+/// An anonymous (`callMe`) call's identity: the undocumented `make`
+/// options `isAnonymous`, `account` and `from` of the JS SDK.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Anonymous {
+    /// The account the call is made on (`/anonymous/{account}/callMe`).
+    pub account: String,
+    /// The caller's address as given.
+    pub from: String,
+}
+
 /// One call (`CallObject`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -290,6 +300,8 @@ pub struct Call {
     pub audit_at: Option<u64>,
     /// The last error of an operation on this call.
     pub error: Option<BasicError>,
+    /// Set for anonymous (`callMe`) calls.
+    pub anonymous: Option<Anonymous>,
 }
 
 impl Call {
@@ -321,6 +333,7 @@ impl Call {
             cancel_at: None,
             audit_at: None,
             error: None,
+            anonymous: None,
         }
     }
 

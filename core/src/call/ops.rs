@@ -63,6 +63,21 @@ pub enum CallCommand {
         #[serde(default)]
         display_name: Option<String>,
     },
+    /// `call.make` with the JS SDK's undocumented `isAnonymous`, `account`
+    /// and `from` options: an anonymous (`callMe`) call (02-calls §2.14).
+    MakeAnonymous {
+        /// The new call's id (unique).
+        call_id: CallId,
+        /// SIP or TEL address, or a bare user.
+        destination: String,
+        /// What to send (audio is required).
+        media: MediaOptions,
+        /// Bandwidth limits.
+        #[serde(default)]
+        bandwidth: BandwidthOptions,
+        /// The account and caller address.
+        anonymous: super::Anonymous,
+    },
     /// `call.answer(callId, media, options)`.
     Answer {
         /// The call.
@@ -190,6 +205,7 @@ impl CallCommand {
     pub fn name(&self) -> &'static str {
         match self {
             CallCommand::Make { .. } => "call:make",
+            CallCommand::MakeAnonymous { .. } => "call:make_anonymous",
             CallCommand::Answer { .. } => "call:answer",
             CallCommand::Reject { .. } => "call:reject",
             CallCommand::Ignore { .. } => "call:ignore",
@@ -264,59 +280,36 @@ pub(crate) fn command(
     match command {
         CallCommand::Make {
             call_id,
-            destination: dest,
+            destination,
             media,
             bandwidth,
             display_name,
-        } => {
-            if cx.session.status != ConnectionStatus::Connected {
-                return Err(Error::InvalidState {
-                    operation: "make a call".into(),
-                    state: "not connected".into(),
-                });
-            }
-            if call_id.0.is_empty() || calls.contains(&call_id) {
-                return Err(Error::InvalidArgument(format!(
-                    "call id {call_id:?} is empty or in use"
-                )));
-            }
-            if !media.audio {
-                return Err(Error::InvalidArgument(
-                    "calls without audio are not supported".into(),
-                ));
-            }
-            if calls.live() >= cx.ctx.config.call.max_calls {
-                return Err(Error::InvalidState {
-                    operation: "make a call".into(),
-                    state: format!("{} calls already live (call.maxCalls)", calls.live()),
-                });
-            }
-            let to = destination(cx, &dest)?;
-            let mut call = Call::new(
-                call_id.clone(),
-                CallDirection::Outgoing,
-                CallState::Initiating,
-            );
-            call.remote_participant = Participant {
-                display_number: normalize::display_number(&to),
-                display_name: String::new(),
-            };
-            call.to = to;
-            call.from = cx
-                .session
-                .endpoint
-                .as_ref()
-                .map(|e| e.username.clone())
-                .unwrap_or_default();
-            call.media = media.clone();
-            call.bandwidth = bandwidth.resolve();
-            call.display_name = display_name;
-            engine::start(&mut call, Goal::Make, Step::Opening);
-            calls.calls.insert(call_id.clone(), call);
-            let ice_servers = cx.ice_servers();
-            cx.media(&call_id, MediaOp::Open { media, ice_servers });
-            Ok(())
-        }
+        } => make(
+            calls,
+            cx,
+            call_id,
+            &destination,
+            media,
+            bandwidth,
+            display_name,
+            None,
+        ),
+        CallCommand::MakeAnonymous {
+            call_id,
+            destination,
+            media,
+            bandwidth,
+            anonymous,
+        } => make(
+            calls,
+            cx,
+            call_id,
+            &destination,
+            media,
+            bandwidth,
+            None,
+            Some(anonymous),
+        ),
         CallCommand::Answer {
             call_id,
             media,
@@ -396,13 +389,7 @@ pub(crate) fn command(
                 return Err(invalid("end", call));
             }
             if let Some(leg) = call.leg.clone() {
-                cx.send(
-                    &call_id,
-                    CallRequest::End,
-                    Method::Delete,
-                    &rest::leg_path(&leg),
-                    None,
-                );
+                cx.send_control(call, CallRequest::End, Method::Delete, Some(&leg), None);
             }
             // Without a leg yet (Initiating), the leg is deleted when the
             // start request answers (4.8.0 resurrects the call instead).
@@ -664,6 +651,76 @@ pub(crate) fn command(
     }
 }
 
+/// `make` and its anonymous form: every check first, then the call.
+#[allow(clippy::too_many_arguments)]
+fn make(
+    calls: &mut CallsState,
+    cx: &mut CallCx<'_, '_>,
+    call_id: CallId,
+    dest: &str,
+    media: MediaOptions,
+    bandwidth: BandwidthOptions,
+    display_name: Option<String>,
+    anonymous: Option<super::Anonymous>,
+) -> Result<(), Error> {
+    if anonymous
+        .as_ref()
+        .is_some_and(|a| a.account.trim().is_empty() || a.from.trim().is_empty())
+    {
+        return Err(Error::InvalidArgument(
+            "an anonymous call needs an account and a from address".into(),
+        ));
+    }
+    if cx.session.status != ConnectionStatus::Connected {
+        return Err(Error::InvalidState {
+            operation: "make a call".into(),
+            state: "not connected".into(),
+        });
+    }
+    if call_id.0.is_empty() || calls.contains(&call_id) {
+        return Err(Error::InvalidArgument(format!(
+            "call id {call_id:?} is empty or in use"
+        )));
+    }
+    if !media.audio {
+        return Err(Error::InvalidArgument(
+            "calls without audio are not supported".into(),
+        ));
+    }
+    if calls.live() >= cx.ctx.config.call.max_calls {
+        return Err(Error::InvalidState {
+            operation: "make a call".into(),
+            state: format!("{} calls already live (call.maxCalls)", calls.live()),
+        });
+    }
+    let to = destination(cx, dest)?;
+    let mut call = Call::new(
+        call_id.clone(),
+        CallDirection::Outgoing,
+        CallState::Initiating,
+    );
+    call.remote_participant = Participant {
+        display_number: normalize::display_number(&to),
+        display_name: String::new(),
+    };
+    call.to = to;
+    call.from = cx
+        .session
+        .endpoint
+        .as_ref()
+        .map(|e| e.username.clone())
+        .unwrap_or_default();
+    call.media = media.clone();
+    call.bandwidth = bandwidth.resolve();
+    call.display_name = display_name;
+    call.anonymous = anonymous;
+    engine::start(&mut call, Goal::Make, Step::Opening);
+    calls.calls.insert(call_id.clone(), call);
+    let ice_servers = cx.ice_servers();
+    cx.media(&call_id, MediaOp::Open { media, ice_servers });
+    Ok(())
+}
+
 fn ringing_incoming(call: &Call, op: &str) -> Result<(), Error> {
     if call.direction != CallDirection::Incoming
         || call.state != CallState::Ringing
@@ -754,13 +811,7 @@ pub(crate) fn on_http(
             if call.ended() {
                 // Ended while the start was in flight: hang up the leg.
                 if let Some(leg) = leg {
-                    cx.send(
-                        id,
-                        CallRequest::End,
-                        Method::Delete,
-                        &rest::leg_path(&leg),
-                        None,
-                    );
+                    cx.send_control(call, CallRequest::End, Method::Delete, Some(&leg), None);
                 }
                 return;
             }
@@ -1003,13 +1054,12 @@ pub(crate) fn on_timeout(calls: &mut CallsState, cx: &mut CallCx<'_, '_>) {
                 continue;
             }
             if let Some(leg) = call.leg.clone() {
-                let body = rest::control(json!({"type": "audit"}));
-                cx.send(
-                    &id,
+                cx.send_control(
+                    call,
                     CallRequest::Audit,
                     Method::Put,
-                    &rest::leg_path(&leg),
-                    Some(body),
+                    Some(&leg),
+                    Some(json!({"type": "audit"})),
                 );
             }
         }

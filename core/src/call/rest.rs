@@ -53,6 +53,46 @@ pub(crate) fn base(session: &SessionState) -> Option<String> {
     ))
 }
 
+/// `{rest}/rest/version/{v}/anonymous/{account}`, the base of anonymous
+/// (`callMe`) calls (02-calls §2.14).
+pub(crate) fn anonymous_base(session: &SessionState, account: &str) -> Option<String> {
+    let e = session.endpoint.as_ref()?;
+    Some(format!(
+        "{}/rest/version/{}/anonymous/{}",
+        e.rest_origin,
+        e.version,
+        http::path_segment(account)
+    ))
+}
+
+/// Sends a request to an absolute URL with the session's credential.
+pub(crate) fn send_url(
+    ctx: &mut Ctx<'_>,
+    session: &SessionState,
+    call: &CallId,
+    request: CallRequest,
+    method: Method,
+    url: &str,
+    body: Option<Value>,
+) {
+    let id = ctx.request_id();
+    let req = http::request(
+        ctx.config,
+        id,
+        method,
+        url,
+        session.auth.as_ref(),
+        body.map(|b| b.to_string()),
+    );
+    ctx.send(
+        Purpose::Call {
+            call: call.clone(),
+            request,
+        },
+        req,
+    );
+}
+
 /// Sends a call request with the session's credential.
 pub(crate) fn send(
     ctx: &mut Ctx<'_>,
@@ -139,9 +179,11 @@ pub(crate) fn outcome(reply: Reply) -> Outcome {
     }
 }
 
-/// `callControlResponse.sessionData` of a start or join reply.
+/// `callControlResponse.sessionData` (or `callMeResponse.sessionData` for
+/// anonymous calls) of a start or join reply.
 pub(crate) fn session_data(body: &Value) -> Option<String> {
     body.pointer("/callControlResponse/sessionData")
+        .or_else(|| body.pointer("/callMeResponse/sessionData"))
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty() && s.len() <= 256)
         .map(str::to_owned)
