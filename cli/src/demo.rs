@@ -21,6 +21,10 @@ pub struct Args {
     /// One JSON object per step instead of readable lines.
     #[arg(long)]
     json: bool,
+    /// Record each client's session into DIR (`alice.jsonl`, `bob.jsonl`),
+    /// for `kandy replay`.
+    #[arg(long, value_name = "DIR")]
+    record: Option<std::path::PathBuf>,
 }
 
 pub fn run(args: Args) -> Result<(), String> {
@@ -39,10 +43,17 @@ pub fn run(args: Args) -> Result<(), String> {
         &format!("emulator listening on {} (in-process)", handle.base_url()),
         json!({"url": handle.base_url()}),
     );
-    let result = smol::block_on(future::or(session(Arc::clone(&report), &handle), async {
-        smol::Timer::after(Duration::from_secs(30)).await;
-        Err("the demo did not finish within 30 s".to_owned())
-    }));
+    if let Some(dir) = &args.record {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let record = args.record.clone();
+    let result = smol::block_on(future::or(
+        session(Arc::clone(&report), &handle, record),
+        async {
+            smol::Timer::after(Duration::from_secs(30)).await;
+            Err("the demo did not finish within 30 s".to_owned())
+        },
+    ));
     handle.shutdown();
     let _ = thread.join();
     report.step("gateway", "stopped", "emulator stopped", json!({}));
@@ -77,7 +88,11 @@ struct User {
     printer: smol::Task<()>,
 }
 
-async fn session(report: Arc<Report>, gateway: &ServerHandle) -> Result<(), String> {
+async fn session(
+    report: Arc<Report>,
+    gateway: &ServerHandle,
+    record: Option<std::path::PathBuf>,
+) -> Result<(), String> {
     let mut config = Config::for_server("127.0.0.1", false, gateway.local_addr().port());
     config.connectivity.check_connectivity = true;
     config.connectivity.ping_interval = 500;
@@ -85,7 +100,11 @@ async fn session(report: Arc<Report>, gateway: &ServerHandle) -> Result<(), Stri
     for (seed, name) in [(1, "alice"), (2, "bob")] {
         let (tx, pings) = async_channel::bounded(16);
         let engine = Arc::new(Mutex::new(FakeEngine::new(name)));
-        let client = Client::builder(config.clone(), seed)
+        let mut builder = Client::builder(config.clone(), seed);
+        if let Some(dir) = &record {
+            builder = builder.record_to(dir.join(format!("{name}.jsonl")));
+        }
+        let client = builder
             .recorder(PingWatch(tx))
             .media_engine(Arc::clone(&engine))
             .build()

@@ -4,10 +4,13 @@
 //! * `kandy demo` starts the emulator in-process and walks two users through
 //!   a session, step by step;
 //! * `kandy connect` connects to any Kandy Link gateway and prints what
-//!   happens.
+//!   happens;
+//! * `kandy replay FILE` re-runs a recorded session and reports the first
+//!   effect that differs.
 
 mod connect;
 mod demo;
+mod replay;
 mod report;
 mod serve;
 
@@ -35,6 +38,8 @@ enum Cmd {
     Demo(demo::Args),
     /// Connect to a gateway as one user and print what happens.
     Connect(connect::Args),
+    /// Replay a recorded session; exit 1 on the first differing effect.
+    Replay(replay::Args),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +57,13 @@ fn main() -> ExitCode {
         Cmd::Serve(args) => serve::run(args),
         Cmd::Demo(args) => demo::run(args),
         Cmd::Connect(args) => connect::run(args),
+        // Its own exit codes: 0 match, 1 divergence, 2 unreadable file.
+        Cmd::Replay(args) => {
+            return replay::run(args).unwrap_or_else(|e| {
+                eprintln!("kandy replay: {e}");
+                ExitCode::from(2)
+            })
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

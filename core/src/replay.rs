@@ -766,7 +766,11 @@ mod tests {
             }),
         );
         let text = serde_json::to_string(&input).unwrap();
-        assert_eq!(serde_json::from_str::<Input>(&text).unwrap(), input, "{text}");
+        assert_eq!(
+            serde_json::from_str::<Input>(&text).unwrap(),
+            input,
+            "{text}"
+        );
     }
 
     #[test]

@@ -99,9 +99,9 @@
 //! are redacted unless `logs.exposeSecrets` is set.
 
 pub use kandy_transport_ws::{
-    Calls, Client, ClientBuilder, Connectivity, Error, Events, Limits, MakeOptions, Media,
-    MediaEngine, MediaSink, Notifications, Recorder, SinkError, StateChanges, DTMF_DURATION_MS,
-    DTMF_GAP_MS,
+    Calls, Client, ClientBuilder, Connectivity, Error, Events, FileRecorder, Limits, MakeOptions,
+    Media, MediaEngine, MediaSink, Notifications, Recorder, SinkError, StateChanges,
+    DTMF_DURATION_MS, DTMF_GAP_MS, RECORD_ENV,
 };
 
 /// The media-engine plug: [`MediaEngine`], [`MediaSink`] and its queue

@@ -458,6 +458,10 @@ impl Driver {
         self.sockets.clear();
         self.http_tasks.clear();
         self.waiters.clear();
+        // Before the streams end: whoever waits for them to end (a test,
+        // a CLI about to replay) then finds the recording complete (a
+        // `FileRecorder` flushes on drop).
+        drop(self.recorder.take());
         self.hub.close();
     }
 }

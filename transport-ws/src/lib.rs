@@ -89,7 +89,7 @@ pub use calls::{Calls, MakeOptions, Media, DTMF_DURATION_MS, DTMF_GAP_MS};
 pub use error::Error;
 pub use hub::{Events, StateChanges};
 pub use media::{MediaEngine, MediaSink, SinkError};
-pub use record::Recorder;
+pub use record::{FileRecorder, Recorder, FILE_RECORDER_QUEUE, RECORD_ENV};
 
 use calls::IdMinter;
 use driver::{ApiMsg, Driver};
@@ -192,7 +192,8 @@ pub struct ClientBuilder {
     executor: Option<Arc<smol::Executor<'static>>>,
     extra_roots: Vec<CertificateDer<'static>>,
     public_roots: bool,
-    recorder: Option<Box<dyn Recorder>>,
+    recorders: Vec<Box<dyn Recorder>>,
+    record_to: Option<std::path::PathBuf>,
     media_engine: Option<Box<dyn MediaEngine>>,
     sdp_handlers: Vec<sdp_handlers::SdpHandler>,
     limits: Limits,
@@ -204,7 +205,8 @@ impl fmt::Debug for ClientBuilder {
             .field("executor", &self.executor.is_some())
             .field("extra_roots", &self.extra_roots.len())
             .field("public_roots", &self.public_roots)
-            .field("recorder", &self.recorder.is_some())
+            .field("recorders", &self.recorders.len())
+            .field("record_to", &self.record_to)
             .field("media_engine", &self.media_engine.is_some())
             .field("sdp_handlers", &self.sdp_handlers.len())
             .field("limits", &self.limits)
@@ -236,8 +238,21 @@ impl ClientBuilder {
     }
 
     /// Sees every input and effect (for recording a session to replay).
+    /// May be called more than once: every recorder sees everything, in
+    /// the order added.
     pub fn recorder(mut self, recorder: impl Recorder) -> Self {
-        self.recorder = Some(Box::new(recorder));
+        self.recorders.push(Box::new(recorder));
+        self
+    }
+
+    /// Records the session to the file at `path` (created or truncated by
+    /// [`ClientBuilder::build`]) in the replay format of
+    /// [`kandy_core::replay`]; see [`FileRecorder`]. Replay it with
+    /// `kandy replay FILE`. Without this, the environment variable
+    /// [`RECORD_ENV`] (`KANDY_RECORD=<dir>`) records every client to
+    /// `<dir>/kandy-<seed>-<n>.jsonl`.
+    pub fn record_to(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.record_to = Some(path.into());
         self
     }
 
@@ -304,10 +319,38 @@ impl ClientBuilder {
             tls,
             limits: limits.clone(),
         };
+        // The file recorder goes first, so that it has the input before
+        // any application recorder reacts to it.
+        let file =
+            match (&self.record_to, std::env::var_os(RECORD_ENV)) {
+                (Some(path), _) => Some(FileRecorder::create(path).map_err(|e| {
+                    Error::Setup(format!("cannot record to {}: {e}", path.display()))
+                })?),
+                (None, Some(dir)) if !dir.is_empty() => {
+                    Some(FileRecorder::in_dir(&dir, self.seed).map_err(|e| {
+                        Error::Setup(format!(
+                            "{RECORD_ENV}={}: cannot record: {e}",
+                            std::path::Path::new(&dir).display()
+                        ))
+                    })?)
+                }
+                _ => None,
+            };
+        let mut recorders: Vec<Box<dyn Recorder>> = Vec::new();
+        if let Some(file) = file {
+            tracing::debug!(target: "kandy_transport_ws::record", "recording to {}", file.path().display());
+            recorders.push(Box::new(file));
+        }
+        recorders.append(&mut self.recorders);
+        let recorder: Option<Box<dyn Recorder>> = match recorders.len() {
+            0 => None,
+            1 => recorders.pop(),
+            _ => Some(Box::new(record::Fanout(recorders))),
+        };
         let driver = Driver::new(
             kandy_core::Client::new(self.config, self.seed),
             hub.clone(),
-            self.recorder,
+            recorder,
             spawner.clone(),
             http,
             socket_setup,
@@ -385,7 +428,8 @@ impl Client {
             executor: None,
             extra_roots: Vec::new(),
             public_roots: true,
-            recorder: None,
+            recorders: Vec::new(),
+            record_to: None,
             media_engine: None,
             sdp_handlers: Vec::new(),
             limits: Limits::default(),
