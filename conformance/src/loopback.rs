@@ -3,7 +3,9 @@
 use std::sync::{Arc, Mutex};
 
 use futures_lite::{future, StreamExt};
-use kandy::Client;
+use kandy::{Client, MakeOptions};
+use kandy_core::call::fake::FakeEngine;
+use kandy_core::call::{Call, CallCommand, CallId};
 use kandy_core::{BasicError, Config, Credentials, ErrorCode, Event};
 use kandy_gateway::server::{Server, ServerConfig, ServerHandle};
 use kandy_gateway::{Gateway, Users};
@@ -12,6 +14,7 @@ use crate::{gateway_config, ClientNo, Harness, Hook, Tweak, Until, WAIT};
 
 struct Slot {
     client: Client,
+    engine: Arc<Mutex<FakeEngine>>,
     events: Arc<Mutex<Vec<Event>>>,
     changed: async_channel::Receiver<()>,
     _collector: smol::Task<()>,
@@ -68,6 +71,15 @@ fn basic(e: kandy::Error) -> BasicError {
     }
 }
 
+/// The core's refusal behind an API error; any other failure (the client
+/// stopped) becomes `Unknown`, which no scenario expects.
+fn refusal(e: kandy::Error) -> kandy_core::Error {
+    match e {
+        kandy::Error::Refused(e) => e,
+        other => kandy_core::Error::Unknown(format!("not a refusal: {other}")),
+    }
+}
+
 async fn bounded<T>(f: impl std::future::Future<Output = T>) -> Option<T> {
     future::or(async { Some(f.await) }, async {
         smol::Timer::after(WAIT).await;
@@ -85,7 +97,13 @@ impl Harness for Loopback {
     async fn add_client(&mut self, tweak: &Tweak) -> ClientNo {
         let mut config = Config::for_server("127.0.0.1", false, self.server.local_addr().port());
         tweak(&mut config);
-        let client = Client::new(config, self.clients.len() as u64 + 1).expect("client");
+        let no = self.clients.len();
+        // Named like the mock network's engines, so track ids agree.
+        let engine = Arc::new(Mutex::new(FakeEngine::new(format!("u{no}"))));
+        let client = Client::builder(config, no as u64 + 1)
+            .media_engine(Arc::clone(&engine))
+            .build()
+            .expect("client");
         let events = Arc::new(Mutex::new(Vec::new()));
         let (tx, changed) = async_channel::bounded(1);
         let mut stream = client.events();
@@ -98,6 +116,7 @@ impl Harness for Loopback {
         });
         self.clients.push(Slot {
             client,
+            engine,
             events,
             changed,
             _collector: collector,
@@ -152,6 +171,110 @@ impl Harness for Loopback {
 
     async fn with_gateway(&mut self, f: Hook) {
         self.server.with_gateway(f);
+    }
+
+    async fn call(
+        &mut self,
+        client: ClientNo,
+        command: CallCommand,
+    ) -> Result<Option<CallId>, kandy_core::Error> {
+        let c = &self.clients[client].client;
+        let api = c.call();
+        let done = match command {
+            CallCommand::Make {
+                destination,
+                media,
+                bandwidth,
+                display_name,
+                ..
+            } => {
+                let mut options = MakeOptions::new().bandwidth(bandwidth);
+                if let Some(name) = display_name {
+                    options = options.display_name(name);
+                }
+                return api
+                    .make(destination, media, options)
+                    .await
+                    .map(Some)
+                    .map_err(refusal);
+            }
+            CallCommand::Answer {
+                call_id,
+                media,
+                bandwidth,
+            } => api.answer(&call_id, media, bandwidth).await,
+            CallCommand::Reject { call_id } => api.reject(&call_id).await,
+            CallCommand::Ignore { call_id } => api.ignore(&call_id).await,
+            CallCommand::Forward {
+                call_id,
+                destination,
+            } => api.forward(&call_id, destination).await,
+            CallCommand::End { call_id } => api.end(&call_id).await,
+            CallCommand::Hold { call_id } => api.hold(&call_id).await,
+            CallCommand::Unhold { call_id } => api.unhold(&call_id).await,
+            CallCommand::AddMedia {
+                call_id,
+                media,
+                bandwidth,
+            } => api.add_media(&call_id, media, bandwidth).await,
+            CallCommand::RemoveMedia {
+                call_id,
+                tracks,
+                bandwidth,
+            } => api.remove_media(&call_id, tracks, bandwidth).await,
+            CallCommand::ReplaceTrack {
+                call_id,
+                track,
+                media,
+            } => api.replace_track(&call_id, &track, media).await,
+            CallCommand::SendDtmf {
+                call_id,
+                tones,
+                duration_ms,
+                gap_ms,
+            } => {
+                api.send_dtmf(&call_id, tones, Some(duration_ms), Some(gap_ms))
+                    .await
+            }
+            CallCommand::GetStats { call_id, track } => {
+                api.get_stats(&call_id, track.as_ref()).await
+            }
+            CallCommand::DirectTransfer {
+                call_id,
+                destination,
+            } => api.direct_transfer(&call_id, destination).await,
+            CallCommand::ConsultativeTransfer { call_id, other } => {
+                api.consultative_transfer(&call_id, &other).await
+            }
+            CallCommand::Join { call_id, other } => api.join(&call_id, &other).await,
+            CallCommand::MuteTracks { tracks } => c.media().mute_tracks(tracks).await,
+            CallCommand::UnmuteTracks { tracks } => c.media().unmute_tracks(tracks).await,
+            other => {
+                return Err(kandy_core::Error::InvalidArgument(format!(
+                    "{} has no mapping onto the kandy API yet",
+                    other.name()
+                )))
+            }
+        };
+        done.map(|()| None).map_err(refusal)
+    }
+
+    async fn call_info(&mut self, client: ClientNo, id: &CallId) -> Option<Call> {
+        self.clients[client]
+            .client
+            .call()
+            .get_by_id(id)
+            .await
+            .ok()
+            .flatten()
+    }
+
+    fn engine(&self, client: ClientNo) -> FakeEngine {
+        self.clients[client]
+            .engine
+            .lock()
+            .expect("engine lock")
+            .clone()
     }
 
     async fn finish(&mut self) {

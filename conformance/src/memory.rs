@@ -1,5 +1,7 @@
 //! The in-memory harness.
 
+use kandy_core::call::fake::FakeEngine;
+use kandy_core::call::{Call, CallCommand, CallId};
 use kandy_core::{BasicError, Command, Credentials, ErrorCode, Event};
 use kandy_gateway::Users;
 use kandy_transport_mock::{ClientId, Network};
@@ -122,6 +124,28 @@ impl Harness for Memory {
 
     async fn with_gateway(&mut self, f: Hook) {
         self.net.with_gateway(f);
+    }
+
+    async fn call(
+        &mut self,
+        client: ClientNo,
+        command: CallCommand,
+    ) -> Result<Option<CallId>, kandy_core::Error> {
+        let made = match &command {
+            CallCommand::Make { call_id, .. } => Some(call_id.clone()),
+            _ => None,
+        };
+        self.net
+            .command(self.clients[client], Command::Call(Box::new(command)))?;
+        Ok(made)
+    }
+
+    async fn call_info(&mut self, client: ClientNo, id: &CallId) -> Option<Call> {
+        self.net.client(self.clients[client]).call(id).cloned()
+    }
+
+    fn engine(&self, client: ClientNo) -> FakeEngine {
+        self.net.engine(self.clients[client]).clone()
     }
 
     async fn finish(&mut self) {}

@@ -660,6 +660,16 @@ fn complete(calls: &mut CallsState, cx: &mut CallCx<'_, '_>, id: &CallId, goal: 
         }
         Goal::Unhold => {
             call.local_hold = false;
+            // An answer without media means the far end holds too (it held
+            // while we did, which read as "no change" then): 02-calls §6.6.
+            let flowing = call
+                .remote_sdp
+                .as_deref()
+                .and_then(|s| Sdp::parse(s).ok())
+                .is_none_or(|s| s.has_media_flowing());
+            if !flowing {
+                call.remote_hold = true;
+            }
             call.state = if call.remote_hold {
                 CallState::OnHold
             } else {
