@@ -232,28 +232,44 @@ pub(crate) fn apply_remote(
     text: String,
     fresh_peer: bool,
 ) -> Result<(), String> {
-    if cx.ctx.config.call.sdp_handlers > 0 {
-        if let Some(n) = &mut call.negotiation {
-            n.step = Step::Handlers {
-                kind,
-                endpoint: SdpEndpoint::Remote,
-                fresh_peer,
-            };
-        }
-        let bandwidth = call.bandwidth;
-        cx.media(
-            &call.id,
-            MediaOp::RunSdpHandlers {
-                sdp: text,
-                kind,
-                endpoint: SdpEndpoint::Remote,
-                bandwidth,
-            },
-        );
-        Ok(())
-    } else {
-        finish_remote(cx, call, kind, text, fresh_peer)
+    match run_app_handlers(cx, call, kind, SdpEndpoint::Remote, fresh_peer, text) {
+        None => Ok(()),
+        Some(text) => finish_remote(cx, call, kind, text, fresh_peer),
     }
+}
+
+/// Hands the SDP to the application's handlers (run by the driver) when
+/// there are any, and returns `None`; otherwise gives the SDP back to go on
+/// with the built-in handlers at once.
+fn run_app_handlers(
+    cx: &mut CallCx<'_, '_>,
+    call: &mut Call,
+    kind: SdpKind,
+    endpoint: SdpEndpoint,
+    fresh_peer: bool,
+    text: String,
+) -> Option<String> {
+    if cx.ctx.config.call.sdp_handlers == 0 {
+        return Some(text);
+    }
+    if let Some(n) = &mut call.negotiation {
+        n.step = Step::Handlers {
+            kind,
+            endpoint,
+            fresh_peer,
+        };
+    }
+    let bandwidth = call.bandwidth;
+    cx.media(
+        &call.id,
+        MediaOp::RunSdpHandlers {
+            sdp: text,
+            kind,
+            endpoint,
+            bandwidth,
+        },
+    );
+    None
 }
 
 /// The built-in remote handlers, then `ApplyRemote`.
@@ -312,27 +328,9 @@ fn local_description(
     kind: SdpKind,
     text: String,
 ) -> Result<(), String> {
-    if cx.ctx.config.call.sdp_handlers > 0 {
-        if let Some(n) = &mut call.negotiation {
-            n.step = Step::Handlers {
-                kind,
-                endpoint: SdpEndpoint::Local,
-                fresh_peer: false,
-            };
-        }
-        let bandwidth = call.bandwidth;
-        cx.media(
-            &call.id,
-            MediaOp::RunSdpHandlers {
-                sdp: text,
-                kind,
-                endpoint: SdpEndpoint::Local,
-                bandwidth,
-            },
-        );
-        Ok(())
-    } else {
-        finish_local(cx, call, kind, text)
+    match run_app_handlers(cx, call, kind, SdpEndpoint::Local, false, text) {
+        None => Ok(()),
+        Some(text) => finish_local(cx, call, kind, text),
     }
 }
 
