@@ -281,7 +281,9 @@ fn incoming(calls: &mut CallsState, cx: &mut CallCx<'_, '_>, leg: String, messag
     call.slow_start = offer.is_none();
     calls.by_leg.insert(leg.clone(), id.clone());
     calls.calls.insert(id.clone(), call);
-    let call = calls.get_mut(&id).expect("just inserted");
+    let Some(call) = calls.get_mut(&id) else {
+        return;
+    };
     match offer {
         Some(sdp_text) => {
             engine::start(call, Goal::Incoming, Step::Describing);

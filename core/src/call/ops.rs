@@ -330,7 +330,9 @@ pub(crate) fn command(
             }
             let ice_servers = cx.ice_servers();
             let audit = cx.now_mono() + AUDIT_PERIOD_MS;
-            let call = calls.get_mut(&call_id).expect("checked");
+            let Some(call) = calls.get_mut(&call_id) else {
+                return Err(Error::Unknown(format!("call {call_id}")));
+            };
             call.media = media.clone();
             call.bandwidth = bandwidth.resolve();
             // 4.8.0 starts the audit loop at answer(), whatever its outcome.
@@ -427,7 +429,9 @@ pub(crate) fn command(
             if !media.audio && !media.video {
                 return Err(Error::InvalidArgument("no media to add".into()));
             }
-            let call = calls.get_mut(&call_id).expect("checked");
+            let Some(call) = calls.get_mut(&call_id) else {
+                return Err(Error::Unknown(format!("call {call_id}")));
+            };
             call.bandwidth = bandwidth.resolve();
             engine::start(
                 call,
@@ -458,7 +462,9 @@ pub(crate) fn command(
             if call.state != CallState::Connected || call.negotiation.is_some() {
                 return Err(invalid("remove media", call));
             }
-            let call = calls.get_mut(&call_id).expect("checked");
+            let Some(call) = calls.get_mut(&call_id) else {
+                return Err(Error::Unknown(format!("call {call_id}")));
+            };
             call.bandwidth = bandwidth.resolve();
             engine::start(
                 call,
@@ -553,7 +559,9 @@ pub(crate) fn command(
             }
             let address = destination(cx, &dest)?;
             let leg = call.leg.clone().unwrap_or_default();
-            calls.get_mut(&call_id).expect("checked").local_op = Some(LocalOp::DirectTransfer);
+            if let Some(c) = calls.get_mut(&call_id) {
+                c.local_op = Some(LocalOp::DirectTransfer);
+            }
             let body = rest::control(json!({"type": "transfer", "address": address}));
             cx.send(
                 &call_id,
@@ -582,14 +590,16 @@ pub(crate) fn command(
                 CallDirection::Outgoing => b.to.clone(),
                 CallDirection::Incoming => b.from.clone(),
             };
-            calls.get_mut(&call_id).expect("checked").local_op =
-                Some(LocalOp::ConsultativeTransfer {
+            if let Some(c) = calls.get_mut(&call_id) {
+                c.local_op = Some(LocalOp::ConsultativeTransfer {
                     other: other.clone(),
                 });
-            calls.get_mut(&other).expect("checked").local_op =
-                Some(LocalOp::ConsultativeTransfer {
+            }
+            if let Some(c) = calls.get_mut(&other) {
+                c.local_op = Some(LocalOp::ConsultativeTransfer {
                     other: call_id.clone(),
                 });
+            }
             let body = rest::control(
                 json!({"type": "transfer", "sessionData": other_leg, "address": address}),
             );
@@ -634,7 +644,9 @@ pub(crate) fn command(
             );
             calls.calls.insert(new_id.clone(), call);
             for id in [&call_id, &other] {
-                calls.get_mut(id).expect("checked").local_op = Some(LocalOp::Join);
+                if let Some(c) = calls.get_mut(id) {
+                    c.local_op = Some(LocalOp::Join);
+                }
             }
             let ice_servers = cx.ice_servers();
             cx.media(
@@ -739,7 +751,9 @@ fn local_update(
     goal: Goal,
     direction: Option<Direction>,
 ) {
-    let call = calls.get_mut(id).expect("checked by the caller");
+    let Some(call) = calls.get_mut(id) else {
+        return;
+    };
     engine::start(call, goal, Step::Describing);
     cx.media(
         id,
@@ -819,7 +833,9 @@ pub(crate) fn on_http(
                 Some(leg) => {
                     call.leg = Some(leg.clone());
                     calls.by_leg.insert(leg, id.clone());
-                    let call = calls.get_mut(id).expect("present");
+                    let Some(call) = calls.get_mut(id) else {
+                        return;
+                    };
                     call.state = CallState::Initiated;
                     if let Some(n) = &mut call.negotiation {
                         n.step = Step::AwaitingAnswer;
