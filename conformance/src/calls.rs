@@ -1277,10 +1277,14 @@ pub async fn subscription_ends_while_ringing(h: &mut dyn Harness) -> Vec<Vec<Str
         })
     })
     .await;
-    // B's session is over; its call is not ended by that (nothing tells
-    // it): it stays Ringing locally, as the core leaves calls alone on a
-    // session end.
-    assert_eq!(info(h, bob, &b).await.state, CallState::Ringing);
+    // B's session is over, so is its call: the core ends live calls when
+    // the session ends (4.8.0 leaves them up with nothing to signal them).
+    let call = info(h, bob, &b).await;
+    assert_eq!(call.state, CallState::Ended);
+    assert_eq!(
+        call.error.map(|e| e.code),
+        Some(kandy_core::ErrorCode::CallStateDesync)
+    );
     all_offline(h, &[alice]).await;
     all_events(h, &[alice, bob])
 }
@@ -1319,19 +1323,17 @@ pub async fn subscription_ends_mid_call(h: &mut dyn Harness) -> Vec<Vec<String>>
         assert!(g.call_legs_of("bob@example.com").is_empty());
     }))
     .await;
-    // B's call outlives its session locally (see above).
-    assert_eq!(info(h, bob, &b).await.state, CallState::Connected);
+    // B's call ends with its session (see above).
+    assert_eq!(info(h, bob, &b).await.state, CallState::Ended);
     all_offline(h, &[alice]).await;
     all_events(h, &[alice, bob])
 }
 
-/// §6.6 third bullet, which the core does not meet (see [`dual_hold`]):
-/// in dual hold, A unholds while B still holds; B's answer is inactive, so
-/// A must stay On Hold with `remoteHold`. Today A reports Connected with
-/// both flags off, as §4.4's unhold row (state from the flags) and §4.6.3
-/// rule 7 (B's hold offer is NO_CHANGE for A) give: the spec contradicts
-/// itself, and the core follows the table. Run by an ignored test until
-/// one of them changes.
+/// §6.6 third bullet (see [`dual_hold`]): in dual hold, A unholds while B
+/// still holds; B's answer is inactive, so A stays On Hold with
+/// `remoteHold` set from that answer. (§4.4's unhold row alone, with B's
+/// hold offer read as NO_CHANGE by §4.6.3 rule 7, would say Connected; the
+/// core follows §6.6.)
 pub async fn unhold_while_remote_holds(h: &mut dyn Harness) -> Vec<Vec<String>> {
     let alice = online(h, "alice").await;
     let bob = online(h, "bob").await;

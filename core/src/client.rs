@@ -91,6 +91,8 @@ impl Client {
             wall_ms: input.now.wall_ms,
         };
         self.log_action(&input);
+        let was_connected =
+            self.state.session.status != crate::session::ConnectionStatus::Disconnected;
         let result = match input.kind {
             InputKind::Command(c) => self.command(c),
             InputKind::HttpResponse { id, outcome } => {
@@ -135,6 +137,14 @@ impl Client {
         if result.is_err() {
             self.out.truncate(mark);
             self.state.now = previous;
+        } else if was_connected
+            && self.state.session.status == crate::session::ConnectionStatus::Disconnected
+            && self.state.calls.live() > 0
+        {
+            // Without a session no call can be signalled any more, and the
+            // gateway ends the legs of a subscription that ends. 4.8.0 keeps
+            // such calls up locally; kandy-rs ends them at once.
+            self.with_calls(|cx, calls| call::end_all(calls, cx, "the session ended"));
         }
         result
     }

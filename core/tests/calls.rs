@@ -1280,3 +1280,20 @@ fn anonymous_call_me_calls_use_their_own_paths_and_wrapper() {
         Err(Error::InvalidArgument(_))
     ));
 }
+
+#[test]
+fn calls_end_when_the_session_ends() {
+    let mut r = Rig::new(|_| {});
+    let id = connected_call(&mut r);
+    r.input(InputKind::WsFrame {
+        socket: SocketId(1),
+        text: r#"{"notificationMessage":{"eventType":"gone","eventId":"g1"}}"#.into(),
+    });
+    let (_, events) = r.take();
+    assert_eq!(
+        changes(&events),
+        vec![(CallState::Ended, Some(ErrorCode::CallStateDesync))]
+    );
+    assert!(r.engine.peers[&id].closed, "media released");
+    assert_eq!(r.client.state().calls.live(), 0);
+}

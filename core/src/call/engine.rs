@@ -844,3 +844,16 @@ pub(crate) fn known_local(call: &Call, ids: &[TrackId]) -> bool {
 pub(crate) fn start(call: &mut Call, goal: Goal, step: Step) {
     call.negotiation = Some(Negotiation { goal, step });
 }
+
+/// Ends every live call locally (the session is gone), each with a
+/// `call:8` error saying why.
+pub(crate) fn end_all(calls: &mut CallsState, cx: &mut CallCx<'_, '_>, why: &str) {
+    let ids: Vec<CallId> = calls.calls.keys().cloned().collect();
+    for id in ids {
+        let error = BasicError::new(
+            ErrorCode::CallStateDesync,
+            format!("The call ended because {why}."),
+        );
+        end_call(calls, cx, &id, None, Some(error));
+    }
+}

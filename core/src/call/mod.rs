@@ -39,7 +39,7 @@ use sdp::Bandwidth;
 pub use ops::{BandwidthOptions, CallCommand};
 pub use rest::CallRequest;
 
-pub(crate) use engine::{on_media, CallCx};
+pub(crate) use engine::{end_all, on_media, CallCx};
 pub(crate) use notify::{handles as handles_notification, on_notification};
 pub(crate) use ops::{command, on_http, on_timeout};
 
