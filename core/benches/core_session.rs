@@ -43,7 +43,7 @@ fn connected(logs: LogLevel) -> Client {
 }
 
 fn frame(i: u64) -> String {
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         format!(
             r#"{{"notificationMessage":{{"eventType":"IM","eventId":"6f1c2d3e-0000-4000-8000-{i:012}","time":1569600000000,"imnotificationParams":{{"msgText":"hello number {i}","primaryContact":"sip:bob@example.com","charset":"UTF-8"}}}}}}"#
         )

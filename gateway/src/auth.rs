@@ -72,7 +72,7 @@ pub(crate) fn verify_hmac(secret: &str, username: &str, presented: &str) -> bool
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     s.as_bytes()

@@ -210,7 +210,7 @@ mod tests {
     fn ev(n: usize) -> Event {
         Event::NotificationsChange {
             channel: NotificationChannel::Push,
-            enabled: n % 2 == 0,
+            enabled: n.is_multiple_of(2),
         }
     }
 
