@@ -559,37 +559,35 @@ pub(crate) fn command(
             }
             let address = destination(cx, &dest)?;
             let leg = call.leg.clone().unwrap_or_default();
+            let fields = json!({"type": "transfer", "address": address});
+            cx.send_control(
+                call,
+                CallRequest::Transfer,
+                Method::Put,
+                Some(&leg),
+                Some(fields),
+            );
             if let Some(c) = calls.get_mut(&call_id) {
                 c.local_op = Some(LocalOp::DirectTransfer);
             }
-            let body = rest::control(json!({"type": "transfer", "address": address}));
-            cx.send(
-                &call_id,
-                CallRequest::Transfer,
-                Method::Put,
-                &rest::leg_path(&leg),
-                Some(body),
-            );
             Ok(())
         }
         CallCommand::ConsultativeTransfer { call_id, other } => {
-            let (a, b) = (get(calls, &call_id)?, get(calls, &other)?);
-            for c in [a, b] {
-                if c.state != CallState::OnHold || c.local_op.is_some() || c.negotiation.is_some() {
-                    return Err(invalid("transfer", c));
-                }
-            }
-            if call_id == other {
-                return Err(Error::InvalidArgument(
-                    "a call cannot be transferred to itself".into(),
-                ));
-            }
+            let (a, b) = two_held(calls, &call_id, &other, "transfer")?;
             let leg = a.leg.clone().unwrap_or_default();
             let other_leg = b.leg.clone().unwrap_or_default();
             let address = match b.direction {
                 CallDirection::Outgoing => b.to.clone(),
                 CallDirection::Incoming => b.from.clone(),
             };
+            let fields = json!({"type": "transfer", "sessionData": other_leg, "address": address});
+            cx.send_control(
+                a,
+                CallRequest::Transfer,
+                Method::Put,
+                Some(&leg),
+                Some(fields),
+            );
             if let Some(c) = calls.get_mut(&call_id) {
                 c.local_op = Some(LocalOp::ConsultativeTransfer {
                     other: other.clone(),
@@ -600,30 +598,10 @@ pub(crate) fn command(
                     other: call_id.clone(),
                 });
             }
-            let body = rest::control(
-                json!({"type": "transfer", "sessionData": other_leg, "address": address}),
-            );
-            cx.send(
-                &call_id,
-                CallRequest::Transfer,
-                Method::Put,
-                &rest::leg_path(&leg),
-                Some(body),
-            );
             Ok(())
         }
         CallCommand::Join { call_id, other } => {
-            let (a, b) = (get(calls, &call_id)?, get(calls, &other)?);
-            for c in [a, b] {
-                if c.state != CallState::OnHold || c.local_op.is_some() || c.negotiation.is_some() {
-                    return Err(invalid("join", c));
-                }
-            }
-            if call_id == other {
-                return Err(Error::InvalidArgument(
-                    "a call cannot be joined with itself".into(),
-                ));
-            }
+            let (a, _) = two_held(calls, &call_id, &other, "join")?;
             let new_id = cx.mint_id();
             let mut call = Call::new(
                 new_id.clone(),
@@ -731,6 +709,27 @@ fn make(
     let ice_servers = cx.ice_servers();
     cx.media(&call_id, MediaOp::Open { media, ice_servers });
     Ok(())
+}
+
+/// Both calls of a transfer or join: distinct, held, nothing pending.
+fn two_held<'c>(
+    calls: &'c CallsState,
+    id: &CallId,
+    other: &CallId,
+    op: &str,
+) -> Result<(&'c Call, &'c Call), Error> {
+    let (a, b) = (get(calls, id)?, get(calls, other)?);
+    for c in [a, b] {
+        if c.state != CallState::OnHold || c.local_op.is_some() || c.negotiation.is_some() {
+            return Err(invalid(op, c));
+        }
+    }
+    if id == other {
+        return Err(Error::InvalidArgument(format!(
+            "a call cannot {op} with itself"
+        )));
+    }
+    Ok((a, b))
 }
 
 fn ringing_incoming(call: &Call, op: &str) -> Result<(), Error> {
